@@ -1,0 +1,3 @@
+from clank_lan.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""PS2 "textbook" RSA: 512-bit modulus, e = 17, no padding, integers little-endian.
+
+The plaintext is often itself a 512-bit modulus and may exceed N, in which case decryption
+gives ``m mod N``; the receiver tries ``m`` and ``m + N`` and keeps the one whose hash matches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clank_lan.protocol.crypto.hashing import Ctx, hash_ctx, is_null_hash, ps2_hash
+from clank_lan.protocol.errors import ProtocolError
+
+BLOCK = 64
+
+
+def to_int(le: bytes) -> int:
+    return int.from_bytes(le, "little")
+
+
+def to_le(value: int, size: int = BLOCK) -> bytes:
+    return value.to_bytes(size, "little")
+
+
+@dataclass(frozen=True, slots=True)
+class RsaKey:
+    """A key pair (``d`` may be None for a public-only key). ``p``/``q`` enable CRT."""
+
+    n: int
+    e: int = 17
+    d: int | None = None
+    p: int | None = None
+    q: int | None = None
+    name: str = ""
+
+    @property
+    def modulus_le(self) -> bytes:
+        """The public modulus as CRYPTKEY_PUBLIC carries it."""
+        return to_le(self.n)
+
+    @classmethod
+    def from_modulus_le(cls, payload: bytes, e: int = 17) -> RsaKey:
+        if len(payload) != BLOCK:
+            raise ProtocolError(f"RSA modulus must be {BLOCK} bytes, got {len(payload)}", data=payload)
+        n = to_int(payload)
+        if n < (1 << 500):
+            raise ProtocolError("RSA modulus too small", data=payload)
+        return cls(n=n, e=e)
+
+    def raw_encrypt(self, m: int) -> int:
+        return pow(m, self.e, self.n)
+
+    def raw_decrypt(self, c: int) -> int:
+        if self.d is None:
+            raise ProtocolError(f"no private key for RSA key {self.name or hex(self.n)[:18]}")
+        if self.p is not None and self.q is not None:
+            p, q = self.p, self.q
+            mp = pow(c % p, self.d % (p - 1), p)
+            mq = pow(c % q, self.d % (q - 1), q)
+            h = (pow(q, -1, p) * (mp - mq)) % p
+            return mq + h * q
+        return pow(c, self.d, self.n)
+
+
+def encrypt(key: RsaKey, plain: bytes, ctx: int = Ctx.RSA_AUTH, hash_fn=ps2_hash) -> tuple[bytes, bytes]:
+    """Return (hash, ciphertext) for ``plain`` (<= 64 bytes) encrypted to ``key``."""
+    if len(plain) > BLOCK:
+        raise ProtocolError(f"RSA plaintext of {len(plain)} bytes exceeds {BLOCK}")
+    h = hash_fn(plain, ctx)
+    c = key.raw_encrypt(to_int(plain) % key.n)
+    return h, to_le(c, max(len(plain), BLOCK))
+
+
+def decrypt(key: RsaKey, cipher: bytes, h: bytes, hash_fn=ps2_hash) -> bytes | None:
+    """Plaintext of an RSA frame, trying m and m+N against the hash; None if neither fits."""
+    if is_null_hash(h):
+        return bytes(cipher)
+    if len(cipher) != BLOCK:
+        return None
+    m = key.raw_decrypt(to_int(cipher) % key.n)
+    ctx = hash_ctx(h)
+    for cand in (m, m + key.n):
+        if cand >> (8 * BLOCK):
+            continue
+        plain = to_le(cand, len(cipher))
+        if hash_fn(plain, ctx) == h:
+            return plain
+    return None

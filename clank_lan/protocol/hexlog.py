@@ -1,0 +1,136 @@
+"""The fixed text format in which every frame is logged, and its parser.
+
+Servers, the headless client and the dissector all write frames this way, plaintext and before
+encryption, so a real session log can be replayed as a test (newserv's model). One record::
+
+    [MAS] C-3 recv CLIENT_APP_TOSERVER(0x0B) len=12 enc=3
+    0000 | 0b 0c 00 01 a3 ...                               | ...
+
+The first line is the header: ``[<service>] <peer> <send|recv> <NAME>(0xID) len=N <tags>``. A
+tag is ``enc=<ctx>`` (encrypted under that context), ``null=<ctx>`` (flagged, null hash) or
+``clear``; further ``key=value`` tags may follow (``udp``, ``hash=...``, ``note=...``). The hex
+lines hold the plaintext frame as ``[id][len LE16][payload]`` (id without the 0x80 flag), 16
+bytes a line. Anything before the ``[`` of the header (a timestamp, a level) is ignored by the
+parser, so the same parser reads raw log files.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from clank_lan.protocol.errors import ProtocolError
+from clank_lan.protocol.framing import HEADER
+from clank_lan.protocol.rt_ids import rt_name
+
+_HEADER_RE = re.compile(
+    r"\[(?P<service>[A-Za-z0-9_.:-]+)\] (?P<peer>\S+) (?P<dir>send|recv) "
+    r"(?P<name>[A-Z0-9_]+)\(0x(?P<id>[0-9A-Fa-f]{2})\) len=(?P<len>\d+)(?P<tags>(?: \S+)*)\s*$"
+)
+_HEX_RE = re.compile(r"^\s*(?P<off>[0-9a-f]{4,8}) \| (?P<hex>(?:[0-9a-f]{2} ?)+)")
+
+
+def tag_for(ctx: int | None, null: bool = False) -> str:
+    if ctx is None:
+        return "clear"
+    return f"{'null' if null else 'enc'}={ctx}"
+
+
+def hex_lines(data: bytes, width: int = 16) -> list[str]:
+    lines = []
+    for off in range(0, len(data), width):
+        chunk = data[off : off + width]
+        text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+        lines.append(f"{off:04x} | {chunk.hex(' '):<{width * 3 - 1}} | {text}")
+    return lines
+
+
+def format_frame(
+    service: str,
+    peer: str,
+    direction: str,
+    rt_id: int,
+    payload: bytes,
+    ctx: int | None = None,
+    null: bool = False,
+    extra: str = "",
+) -> str:
+    """One record: header line plus hex lines, joined by newlines (no trailing newline)."""
+    head = (
+        f"[{service}] {peer} {direction} {rt_name(rt_id)}(0x{rt_id:02X}) len={len(payload)} "
+        f"{tag_for(ctx, null)}"
+    )
+    if extra:
+        head += " " + extra
+    return "\n".join([head, *hex_lines(HEADER.pack(rt_id, len(payload)) + payload)])
+
+
+@dataclass
+class LogRecord:
+    service: str
+    peer: str
+    direction: str
+    rt_id: int
+    payload: bytes
+    tags: dict[str, str] = field(default_factory=dict)
+    line: int = 0
+
+    @property
+    def ctx(self) -> int | None:
+        for k in ("enc", "null"):
+            if k in self.tags:
+                return int(self.tags[k])
+        return None
+
+    @property
+    def encrypted(self) -> bool:
+        return "enc" in self.tags
+
+
+def parse_log(text: str) -> list[LogRecord]:
+    """Every frame record in a log; other lines are ignored. Raises ProtocolError on a record
+    whose hex does not match its header."""
+    records: list[LogRecord] = []
+    cur: LogRecord | None = None
+    buf = bytearray()
+
+    def finish() -> None:
+        nonlocal cur
+        if cur is None:
+            return
+        data = bytes(buf)
+        if len(data) < HEADER.size:
+            raise ProtocolError(f"log line {cur.line}: record has no frame bytes")
+        rid, length = HEADER.unpack_from(data)
+        if rid != cur.rt_id or length != len(data) - HEADER.size or length != len(cur.payload):
+            raise ProtocolError(f"log line {cur.line}: hex does not match the header")
+        cur.payload = data[HEADER.size :]
+        records.append(cur)
+        cur = None
+
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if cur is not None:
+            m = _HEX_RE.match(line)
+            if m and int(m.group("off"), 16) == len(buf):
+                buf += bytes.fromhex(m.group("hex").replace(" ", ""))
+                continue
+            finish()
+        idx = line.find("[")
+        m = _HEADER_RE.search(line, idx if idx >= 0 else 0) if idx >= 0 else None
+        if m:
+            tags = {}
+            for t in m.group("tags").split():
+                k, _, v = t.partition("=")
+                tags[k] = v
+            cur = LogRecord(
+                m.group("service"),
+                m.group("peer"),
+                m.group("dir"),
+                int(m.group("id"), 16),
+                b"\0" * int(m.group("len")),
+                tags,
+                lineno,
+            )
+            buf = bytearray()
+    finish()
+    return records
