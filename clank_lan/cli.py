@@ -14,7 +14,10 @@ from clank_lan import __version__
 
 #: command name -> (module, one-line help). The one place a command is registered.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("clank_lan.serve", "run the appliance (every server, DNS, console)"),
+    "client": ("clank_lan.client.cli", "headless client: log in, chat, create/join games, bots, doctor"),
     "dissect": ("clank_lan.dissect.cli", "decode a pcap/pcapng capture of SCE-RT/Medius traffic"),
+    "hosts-ini": ("clank_lan.dns.hosts_cli", "write a PCSX2 DNS hosts file pointing the game names here"),
 }
 
 

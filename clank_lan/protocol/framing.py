@@ -53,7 +53,8 @@ class RawFrame:
 
     @property
     def wire_size(self) -> int:
-        return HEADER.size + len(self.payload) + (HASH_LEN if self.hash is not None else 0)
+        # A flagged empty frame carries no hash on the wire (``97 00 00``).
+        return HEADER.size + len(self.payload) + (HASH_LEN if self.hash is not None and self.payload else 0)
 
 
 def encode_frame(rt_id: int, payload: bytes, hash4: bytes | None = None) -> bytes:
@@ -120,8 +121,9 @@ class TcpDeframer:
                 frame, pos = got
                 frames.append(frame)
         except ProtocolError as exc:
-            exc.offset += self._consumed_total
-            raise
+            # ``exc.offset`` indexes the buffer, whose first byte is this many bytes into the stream.
+            base = self._consumed_total - self._pos
+            raise ProtocolError(exc.reason, offset=base + exc.offset, data=exc.data) from None
         self._consumed_total += pos - self._pos
         if pos == end:
             buf.clear()

@@ -25,8 +25,9 @@ from clank_lan.protocol.rt_ids import rt_name
 
 _HEADER_RE = re.compile(
     r"\[(?P<service>[A-Za-z0-9_.:-]+)\] (?P<peer>\S+) (?P<dir>send|recv) "
-    r"(?P<name>[A-Z0-9_]+)\(0x(?P<id>[0-9A-Fa-f]{2})\) len=(?P<len>\d+)(?P<tags>(?: \S+)*)\s*$"
+    r"(?P<name>[A-Za-z0-9_]+)\(0x(?P<id>[0-9A-Fa-f]{2})\) len=(?P<len>[0-9]+)(?P<tags>(?: \S+)*)\s*$"
 )
+_CTX_VALUES = frozenset("01234567")
 _HEX_RE = re.compile(r"^\s*(?P<off>[0-9a-f]{4,8}) \| (?P<hex>(?:[0-9a-f]{2} ?)+)")
 
 
@@ -92,6 +93,7 @@ def parse_log(text: str) -> list[LogRecord]:
     whose hex does not match its header."""
     records: list[LogRecord] = []
     cur: LogRecord | None = None
+    declared = 0  # the header's len=, checked against the hex (never used to allocate)
     buf = bytearray()
 
     def finish() -> None:
@@ -102,7 +104,7 @@ def parse_log(text: str) -> list[LogRecord]:
         if len(data) < HEADER.size:
             raise ProtocolError(f"log line {cur.line}: record has no frame bytes")
         rid, length = HEADER.unpack_from(data)
-        if rid != cur.rt_id or length != len(data) - HEADER.size or length != len(cur.payload):
+        if rid != cur.rt_id or length != len(data) - HEADER.size or length != declared:
             raise ProtocolError(f"log line {cur.line}: hex does not match the header")
         cur.payload = data[HEADER.size :]
         records.append(cur)
@@ -121,16 +123,22 @@ def parse_log(text: str) -> list[LogRecord]:
             tags = {}
             for t in m.group("tags").split():
                 k, _, v = t.partition("=")
+                if k in ("enc", "null") and v not in _CTX_VALUES:
+                    raise ProtocolError(f"log line {lineno}: {k}={v[:12]} is not a cipher context")
                 tags[k] = v
             cur = LogRecord(
                 m.group("service"),
                 m.group("peer"),
                 m.group("dir"),
                 int(m.group("id"), 16),
-                b"\0" * int(m.group("len")),
+                b"",
                 tags,
                 lineno,
             )
+            digits = m.group("len")
+            if len(digits) > 5 or int(digits) > 0xFFFF:
+                raise ProtocolError(f"log line {lineno}: len={digits[:12]} exceeds a frame")
+            declared = int(digits)
             buf = bytearray()
     finish()
     return records

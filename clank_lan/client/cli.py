@@ -1,0 +1,138 @@
+"""``clank-lan client ...``: the headless client from the command line.
+
+clank-lan client login  --title uya --user alice --password pw [--server HOST]
+clank-lan client chat   ... TEXT            # log in, say something, print what others say
+clank-lan client games  ...                 # list games
+clank-lan client create ... NAME            # create a game (and stay until Ctrl+C)
+clank-lan client admin  ... "kick bob"      # run an operator command through lobby chat
+clank-lan client bot    --title uya --create NAME | --join NAME
+clank-lan client doctor HOST                # check a server from this machine's point of view
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from functools import partial
+
+import trio
+
+from clank_lan.client.lobby import ClientError, LobbyClient, Ports
+from clank_lan.client.profiles import PROFILES, profile
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", default="127.0.0.1", help="appliance address (default 127.0.0.1)")
+    p.add_argument("--title", default="uya", help=f"which console to behave as: {', '.join(PROFILES)}")
+    p.add_argument("--user", default="", help="account name (default: a name from the title)")
+    p.add_argument("--password", default="clank", help="password")
+    p.add_argument("--clear", action="store_true", help="speak in clear instead of encrypting like a PS2")
+    p.add_argument("--muis-port", type=int, default=10071)
+    p.add_argument("--mas-port", type=int, default=10075)
+    p.add_argument("--mls-port", type=int, default=10078)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("login", help="log in, list channels and games, log out")
+    _common(p)
+    p = sub.add_parser("chat", help="log in, send a chat line, print replies for a while")
+    _common(p)
+    p.add_argument("text", nargs="+")
+    p.add_argument("--listen", type=float, default=5.0, help="seconds to print other players' chat")
+    p = sub.add_parser("games", help="list the games")
+    _common(p)
+    p = sub.add_parser("create", help="create a game and keep it open until Ctrl+C")
+    _common(p)
+    p.add_argument("name")
+    p = sub.add_parser("admin", help="run an operator command (the account must be in lobby.operators)")
+    _common(p)
+    p.add_argument("command", nargs="+")
+    p = sub.add_parser("bot", help="create or join a game and play synthetic traffic on its DME")
+    _common(p)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--create", metavar="NAME")
+    group.add_argument("--join", metavar="NAME")
+    p.add_argument("--duration", type=float, default=0.0, help="seconds to play (0 = until Ctrl+C)")
+    p = sub.add_parser("doctor", help="check a clank-lan server: DNS, ports, NAT, a full login")
+    p.add_argument("host", help="the appliance's address")
+    p.add_argument("--title", default="uya")
+    p.add_argument("--dns-port", type=int, default=53)
+    p.add_argument("--muis-port", type=int, default=10071)
+    p.add_argument("--mas-port", type=int, default=10075)
+    p.add_argument("--mls-port", type=int, default=10078)
+    p.add_argument("--dme-port", type=int, default=10079)
+    p.add_argument("--nat-port", type=int, default=10070)
+    p.add_argument("--timeout", type=float, default=3.0)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "doctor":
+        from clank_lan.client.doctor import run_doctor
+
+        return trio.run(partial(run_doctor, args))
+    try:
+        return trio.run(partial(_run, args))
+    except ClientError as exc:
+        print(f"clank-lan client: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"clank-lan client: cannot reach {args.server}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _run(args: argparse.Namespace) -> int:
+    prof = profile(args.title)
+    ports = Ports(args.muis_port, args.mas_port, args.mls_port)
+    user = args.user or f"{prof.key}-bot"
+    async with LobbyClient.open(args.server, prof, ports, encrypt=not args.clear) as c:
+        info = await c.login(user, args.password)
+        print(f"logged in as {user} (account {info.account_id}) on the MLS at {info.mls_ip}:{info.mls_port}")
+        if args.action == "login":
+            for ch in await c.channels():
+                print(f"  channel {ch.world_id:>3} {ch.lobby_name:<24} {ch.player_count}/{ch.max_players}")
+            await _print_games(c)
+        elif args.action == "games":
+            await _print_games(c)
+        elif args.action == "chat":
+            await c.chat(" ".join(args.text))
+            with trio.move_on_after(args.listen):
+                while True:
+                    line = await c.next_chat(timeout=args.listen + 1)
+                    print(f"<{line.originator_account_name}> {line.text}")
+        elif args.action == "create":
+            game_id = await c.create_game(args.name)
+            print(f"created game {game_id} {args.name!r}; Ctrl+C to leave")
+            await trio.sleep_forever()
+        elif args.action == "admin":
+            for line in await c.admin(" ".join(args.command)):
+                print(line)
+        elif args.action == "bot":
+            return await _bot(c, args)
+    return 0
+
+
+async def _print_games(c: LobbyClient) -> None:
+    games = await c.games()
+    if not games:
+        print("  no games")
+    for g in games:
+        size = f"{g.player_count}/{g.max_players}"
+        print(f"  game {g.world_id:>3} {g.game_name:<24} {size} status {g.world_status}")
+
+
+async def _bot(c: LobbyClient, args: argparse.Namespace) -> int:
+    from clank_lan.client.bot import run_bot_for
+
+    if args.create:
+        game_id = await c.create_game(args.create)
+        print(f"created game {game_id} {args.create!r}", flush=True)
+    else:
+        game_id = await c.find_game(args.join)
+    join = await c.join_game(game_id)
+    print(f"game {game_id}: DME {join.dme_ip}:{join.dme_port} world {join.world_id}", flush=True)
+    report = await run_bot_for(c, join, args.duration or None)
+    print(report.summary() if hasattr(report, "summary") else report, flush=True)
+    return 0

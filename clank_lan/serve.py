@@ -1,0 +1,171 @@
+"""``clank-lan serve``: run the appliance (every server, the DNS redirector, the console).
+
+Start-up order: read the config (a bad file stops here with the key and the line), pick the
+address, open the database, bind every port (a taken port marks only that service down), print
+exactly what to type on the PS2 or in PCSX2, then serve until Ctrl+C / SIGTERM, when every console
+is told goodbye and the servers stop within a grace period.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from functools import partial
+from pathlib import Path
+
+import trio
+
+from clank_lan import __version__
+from clank_lan.config import Config, ConfigError, load_config
+from clank_lan.db.errors import DbError
+from clank_lan.logs import setup_logging
+
+log = logging.getLogger("clank_lan")
+
+
+def default_data_dir() -> Path:
+    """Next to the executable when frozen (PyInstaller), else ./data."""
+    if getattr(sys, "frozen", False):
+        return Path(sys.executable).resolve().parent / "clank-lan-data"
+    return Path("data")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--headless", action="store_true", help="no TUI: log to stdout (for services, CI)")
+    parser.add_argument(
+        "--address", help="listen and advertised address (default: config, else the LAN address)"
+    )
+    parser.add_argument("--config", type=Path, help="TOML config file (see clank-lan.example.toml)")
+    parser.add_argument("--data", type=Path, help="data directory (database, logs); default ./data")
+    parser.add_argument("--ephemeral", action="store_true", help="keep everything in memory only")
+    parser.add_argument("--log-level", help="console log level: debug, info, warning, error")
+    parser.add_argument("--no-dns", action="store_true", help="do not run the DNS redirector")
+    parser.add_argument("--dns-port", type=int, help="DNS port (default 53)")
+
+
+def resolve_addresses(config: Config, override: str | None):
+    from clank_lan.engine import Addresses
+    from clank_lan.net.lan import detect_lan_address
+
+    wanted = override or config.network.address
+    if wanted and wanted != "auto":
+        bind = advertised = wanted
+    else:
+        lan = detect_lan_address()
+        bind, advertised = "0.0.0.0", lan.address
+        if not lan.usable:
+            log.warning("no LAN address found: consoles cannot reach 127.0.0.1; use --address")
+    if config.network.advertised_address:
+        advertised = config.network.advertised_address
+    return Addresses(bind=bind, advertised=advertised)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"clank-lan: {exc}", file=sys.stderr)
+        return 2
+    data_dir = None if args.ephemeral else (args.data or default_data_dir())
+    level = args.log_level or config.logging.level
+    log_file = setup_logging(level, None if data_dir is None else data_dir / "logs", config.logging.frames)
+    log.info("clank-lan %s starting%s", __version__, f"; log file {log_file}" if log_file else "")
+    try:
+        return trio.run(partial(serve, config, args, data_dir))
+    except DbError as exc:
+        print(f"clank-lan: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+async def serve(
+    config: Config, args: argparse.Namespace, data_dir: Path | None, *, task_status=trio.TASK_STATUS_IGNORED
+) -> int:
+    from clank_lan.engine import Engine
+    from clank_lan.net.setup import setup_text
+
+    addresses = resolve_addresses(config, args.address)
+    engine = Engine(config, addresses, data_dir=data_dir, ephemeral=data_dir is None)
+    dns_settings = _dns_settings(config, args)
+
+    async def extra(engine: Engine, nursery: trio.Nursery) -> None:
+        if dns_settings is not None:
+            await _start_dns(engine, nursery, dns_settings)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(partial(engine.run, extra=extra))
+        print(setup_text(addresses.advertised, engine.port_rules()), flush=True)
+        down = [s for s in engine.services.values() if not s.up]
+        if down:
+            print(
+                "\nNot running: " + ", ".join(s.name.upper() for s in down) + " (see the messages above)",
+                flush=True,
+            )
+        nursery.start_soon(_signals, engine)
+        if not args.headless and sys.stdin is not None and sys.stdin.isatty():
+            nursery.start_soon(_console, engine)
+        task_status.started(engine)
+    return 0
+
+
+def _dns_settings(config: Config, args: argparse.Namespace):
+    from clank_lan.dns.settings import DnsSettings
+
+    settings: DnsSettings = config.dns
+    if args.no_dns or not settings.enabled:
+        return None
+    if args.dns_port is not None:
+        import msgspec
+
+        settings = msgspec.structs.replace(settings, port=args.dns_port)
+    return settings
+
+
+async def _start_dns(engine, nursery: trio.Nursery, settings) -> None:
+    from clank_lan.dns.server import serve_dns
+    from clank_lan.net.ports import PortUnavailable
+
+    try:
+        port = await nursery.start(
+            partial(
+                serve_dns,
+                settings,
+                engine.addresses.bind,
+                engine.addresses.advertised,
+                engine.bus,
+                external_ip=engine.config.network.advertised_address,
+            )
+        )
+    except PortUnavailable as exc:
+        engine.mark_external("dns", "UDP", settings.port, False, exc.message)
+        return
+    engine.mark_external("dns", "UDP", port, True)
+
+
+async def _signals(engine) -> None:
+    sigs = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+    with trio.open_signal_receiver(*sigs) as receiver:
+        async for _ in receiver:
+            log.info("shutting down (grace 2 s)...")
+            await engine.shutdown()
+            return
+
+
+async def _console(engine) -> None:
+    """A line console on stdin: the same commands as the TUI and chat."""
+    from clank_lan.commands import run_command
+
+    print("Type 'help' for commands.", flush=True)
+    while True:
+        line = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+        if not line:
+            return
+        line = line.strip()
+        if line in ("quit", "exit"):
+            await engine.shutdown()
+            return
+        for out in run_command(engine, line, actor="console"):
+            print(out, flush=True)

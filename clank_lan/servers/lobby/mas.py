@@ -1,0 +1,231 @@
+"""MAS (TCP 10075): session, localization, policy, announcements and login, then the hand-off.
+
+A console begins a session here, logs in (accounts are created on first login when the config
+says so, the LAN default) and is sent to the MLS with its session and access keys. The session
+object outlives the MAS connection, which the console drops right after the login answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from clank_lan.db.errors import DbError
+from clank_lan.protocol import rt_messages as rtm
+from clank_lan.protocol.medius import account as ma
+from clank_lan.protocol.medius import session as ms
+from clank_lan.protocol.medius.enums import AccountType, CallbackStatus
+from clank_lan.servers.lobby.app import MediusApp, handles
+from clank_lan.servers.lobby.common import CommonHandlers
+from clank_lan.servers.lobby.service import family
+from clank_lan.servers.lobby.state import Session
+from clank_lan.servers.lobby_conn import LobbyConnection
+
+log = logging.getLogger("clank_lan.mas")
+
+S = CallbackStatus
+
+
+class MasApp(CommonHandlers, MediusApp):
+    name = "MAS"
+
+    def on_connect(self, conn: LobbyConnection, req: rtm.ClientConnectTcp) -> str | None:
+        title = self.svc.title(req.app_id)
+        conn.title = title
+        if req.access_token:  # a console coming back with its session (some titles do)
+            s = self.svc.lobby.find(req.access_token, req.session_key or "")
+            if s is not None:
+                self.svc.attach(s, conn)
+        log.info("MAS %s: %s (app id %d, RT v%d)", conn.peer_label, title.name, req.app_id, conn.version)
+        return None
+
+    def on_close(self, conn: LobbyConnection, reason: str) -> None:
+        import trio
+
+        self.svc.detach(conn, trio.current_time())
+        super().on_close(conn, reason)
+
+    # session -------------------------------------------------------------------------------
+    @handles(ms.SessionBeginRequest, ms.SessionBegin1Request, ms.ExtendedSessionBeginRequest)
+    def session_begin(self, conn: LobbyConnection, req) -> None:
+        s = conn.session
+        if s is None:
+            title = self.svc.title(conn.app_id)
+            s = self.svc.lobby.new_session(
+                app_id=conn.app_id,
+                title_key=title.key,
+                group=title.key,
+                namespace=family(title),
+                medius_version=conn.version,
+                ip=conn.peer[0],
+                created_at=time.monotonic(),
+            )
+            self.svc.attach(s, conn)
+        self.svc.stage(s, conn.peer[0], "mas", "session begun")
+        self.reply(
+            conn,
+            ms.SessionBeginResponse(message_id=req.message_id, status=S.SUCCESS, session_key=s.session_key),
+        )
+
+    @handles(ms.SessionEndRequest)
+    def session_end(self, conn: LobbyConnection, req) -> None:
+        s = conn.session
+        self.reply(conn, ms.SessionEndResponse(message_id=req.message_id, status=S.SUCCESS))
+        if s is not None:
+            self.svc.end_session(s, "session ended by the console")
+
+    # accounts ------------------------------------------------------------------------------
+    def _session(self, conn: LobbyConnection) -> Session | None:
+        return conn.session
+
+    @handles(ma.AccountRegistrationRequest)
+    def register(self, conn: LobbyConnection, req) -> None:
+        s = self._session(conn)
+        if s is None:
+            self.reply(
+                conn, ma.AccountRegistrationResponse(message_id=req.message_id, status=S.INCORRECT_LOGIN_STEP)
+            )
+            return
+        if self.svc.db.accounts.by_name(s.namespace, req.account_name) is not None:
+            self.reply(
+                conn,
+                ma.AccountRegistrationResponse(message_id=req.message_id, status=S.ACCOUNT_ALREADY_EXISTS),
+            )
+            return
+        try:
+            account_id = self.svc.db.accounts.create(s.namespace, req.account_name, req.password)
+        except DbError as exc:
+            log.info("MAS %s: registration of %r refused: %s", conn.peer_label, req.account_name, exc)
+            self.reply(
+                conn, ma.AccountRegistrationResponse(message_id=req.message_id, status=S.REGISTRATION_FAILED)
+            )
+            return
+        log.info("MAS %s: registered %r (account %d)", conn.peer_label, req.account_name, account_id)
+        self.reply(
+            conn,
+            ma.AccountRegistrationResponse(
+                message_id=req.message_id, status=S.SUCCESS, account_id=account_id
+            ),
+        )
+
+    @handles(ma.AccountLoginRequest)
+    def login(self, conn: LobbyConnection, req) -> None:
+        s = self._session(conn)
+        if s is None:
+            self._login_fail(conn, req, S.INCORRECT_LOGIN_STEP, "login before SessionBegin")
+            return
+        accounts = self.svc.db.accounts
+        acct = accounts.by_name(s.namespace, req.username)
+        if acct is None:
+            if not self.svc.config.accounts.auto_create:
+                self._login_fail(conn, req, S.ACCOUNT_NOT_FOUND, f"no account {req.username!r}")
+                return
+            try:
+                accounts.create(s.namespace, req.username, req.password)
+            except DbError as exc:
+                self._login_fail(conn, req, S.LOGIN_FAILED, f"cannot create {req.username!r}: {exc}")
+                return
+            acct = accounts.by_name(s.namespace, req.username)
+            log.info("MAS %s: created account %r on first login", conn.peer_label, req.username)
+        assert acct is not None
+        if self.svc.db.bans.is_banned(
+            account_id=acct.id, ip=conn.peer[0], machine=s.machine_id.hex() or None
+        ):
+            self._login_fail(conn, req, S.ACCOUNT_BANNED, f"{acct.name!r} is banned")
+            return
+        if not accounts.verify_password(acct.id, req.password):
+            self._login_fail(conn, req, S.INVALID_PASSWORD, f"wrong password for {acct.name!r}")
+            return
+        self._complete_login(conn, s, acct.id, acct.name, req.message_id, ma.AccountLoginResponse)
+
+    @handles(ma.AnonymousLoginRequest)
+    def anonymous_login(self, conn: LobbyConnection, req) -> None:
+        s = self._session(conn)
+        if s is None or not self.svc.config.accounts.allow_anonymous:
+            self.reply(conn, ma.AnonymousLoginResponse(message_id=req.message_id, status=S.LOGIN_FAILED))
+            return
+        s.anonymous = True
+        # anonymous players get ids far above registered accounts so the two never collide
+        anon_id = 0x40000000 + int(s.session_key)
+        self._complete_login(conn, s, anon_id, req.display_name, req.message_id, ma.AnonymousLoginResponse)
+
+    def _complete_login(self, conn, s: Session, account_id: int, name: str, message_id: str, cls) -> None:
+        other = self.svc.lobby.logged_in(s.namespace, account_id)
+        if other is not None and other is not s:
+            if other.connections:
+                self._login_fail(
+                    conn, None, S.ACCOUNT_LOGGED_IN, f"{name!r} is already logged in", message_id, cls
+                )
+                return
+            self.svc.end_session(other, "logged in again")  # a stale session from a crashed console
+        s.account_id = account_id
+        s.account_name = name
+        s.logged_in = True
+        if not s.anonymous:
+            self.svc.db.accounts.record_login(account_id, ip=conn.peer[0])
+            member = self.svc.db.clans.membership(account_id)
+            s.clan_id = member.clan_id if member else 0
+        channel = self.svc.default_channel(s)
+        self.reply(
+            conn,
+            cls(
+                message_id=message_id,
+                status=S.SUCCESS,
+                account_id=account_id,
+                account_type=AccountType.MASTER,
+                world_id=channel.id,
+                connect_info=self.svc.mls_connect_info(s, channel.id),
+            ),
+        )
+        log.info("MAS %s: %r logged in (account %d)", conn.peer_label, name, account_id)
+        self.svc.stage(s, conn.peer[0], "login", f"account {account_id}")
+
+    def _login_fail(self, conn, req, status: int, why: str, message_id: str | None = None, cls=None) -> None:
+        log.info("MAS %s: login refused: %s", conn.peer_label, why)
+        cls = cls or ma.AccountLoginResponse
+        self.reply(conn, cls(message_id=message_id if req is None else req.message_id, status=status))
+
+    @handles(ma.AccountLogoutRequest)
+    def logout(self, conn: LobbyConnection, req) -> None:
+        s = self._session(conn)
+        self.reply(conn, ma.AccountLogoutResponse(message_id=req.message_id, status=S.SUCCESS))
+        if s is not None:
+            s.logged_in = False
+
+    @handles(ma.AccountGetIDRequest)
+    def get_id(self, conn: LobbyConnection, req) -> None:
+        s = self._session(conn)
+        acct = self.svc.db.accounts.by_name(s.namespace, req.account_name) if s else None
+        if acct is None:
+            self.reply(conn, ma.AccountGetIDResponse(message_id=req.message_id, status=S.ACCOUNT_NOT_FOUND))
+        else:
+            self.reply(
+                conn, ma.AccountGetIDResponse(message_id=req.message_id, account_id=acct.id, status=S.SUCCESS)
+            )
+
+    @handles(ma.AccountUpdatePasswordRequest)
+    def update_password(self, conn: LobbyConnection, req) -> None:
+        s = self._session(conn)
+        accounts = self.svc.db.accounts
+        if s is None or not s.logged_in or s.anonymous:
+            status = S.INCORRECT_LOGIN_STEP
+        elif not accounts.verify_password(s.account_id, req.old_password):
+            status = S.INVALID_PASSWORD
+        else:
+            accounts.set_password(s.account_id, req.new_password)
+            status = S.SUCCESS
+        self.reply(conn, ma.AccountUpdatePasswordStatusResponse(message_id=req.message_id, status=status))
+
+    @handles(ma.AccountDeleteRequest)
+    def delete(self, conn: LobbyConnection, req) -> None:
+        s = self._session(conn)
+        accounts = self.svc.db.accounts
+        if s is None or not s.logged_in or s.anonymous:
+            status = S.INCORRECT_LOGIN_STEP
+        elif not accounts.verify_password(s.account_id, req.master_password):
+            status = S.INVALID_PASSWORD
+        else:
+            accounts.delete(s.account_id)
+            s.logged_in = False
+            status = S.SUCCESS
+        self.reply(conn, ma.AccountDeleteResponse(message_id=req.message_id, status=status))

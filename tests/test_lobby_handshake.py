@@ -1,0 +1,140 @@
+"""The RT handshake of a lobby connection, both ends sans-IO, joined back to back in memory."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from clank_lan.client.rt_client import AppMessage, Connected, RtClient
+from clank_lan.config import TimeoutSettings
+from clank_lan.protocol import rt_messages as rtm
+from clank_lan.protocol.crypto import keys
+from clank_lan.protocol.errors import ProtocolError
+from clank_lan.protocol.framing import TcpDeframer
+from clank_lan.protocol.rt_ids import RT
+from clank_lan.servers.lobby_conn import LobbyConnection, Phase
+
+
+class EchoApp:
+    """A Medius service that answers every app message with the same bytes."""
+
+    name = "TEST"
+
+    def __init__(self, refuse: str | None = None) -> None:
+        self.refuse = refuse
+        self.connects: list[rtm.ClientConnectTcp] = []
+        self.ready = 0
+        self.closed: list[str] = []
+
+    def on_connect(self, conn, req):
+        self.connects.append(req)
+        return self.refuse
+
+    def on_ready(self, conn):
+        self.ready += 1
+
+    def on_app(self, conn, payload):
+        conn.send_app(payload)
+
+    def on_close(self, conn, reason):
+        self.closed.append(reason)
+
+
+def make_pair(version: int, encrypt: bool, app: EchoApp | None = None):
+    app = app or EchoApp()
+    server = LobbyConnection(
+        app,
+        ("127.0.0.1", 40000),
+        ("127.0.0.1", 10075),
+        rsa_key=keys.global_mas_key(),
+        rng=os.urandom,
+        wall_clock=lambda: 1_700_000_000.25,
+        now=0.0,
+        timeouts=TimeoutSettings(),
+    )
+    client = RtClient(
+        service="MAS",
+        peer=("127.0.0.1", 10075),
+        version=version,
+        app_id=10684 if version == 108 else 11184,
+        encrypt=encrypt,
+    )
+    return app, server, client
+
+
+def pump(server, client, limit: int = 20):
+    """Move bytes both ways until quiet; returns the client's events."""
+    events = []
+    for _ in range(limit):
+        c2s = client.outbox.take()
+        if c2s:
+            server.data_received(c2s, 0.0)
+        s2c = server.outbox.take()
+        if s2c:
+            events.extend(client.feed(s2c))
+        if not c2s and not s2c:
+            return events
+    raise AssertionError("handshake did not settle")
+
+
+@pytest.mark.parametrize("version", [108, 110])
+@pytest.mark.parametrize("encrypt", [True, False])
+def test_handshake_and_app_round_trip(version, encrypt):
+    app, server, client = make_pair(version, encrypt)
+    client.start()
+    events = pump(server, client)
+    assert [type(e) for e in events] == [Connected]
+    assert server.phase is Phase.READY and app.ready == 1
+    assert server.version == version and server.encrypted is encrypt
+    assert app.connects[0].app_id == client.app_id
+    assert events[0].accept.client_ip == "127.0.0.1"
+    client.send_app(b"\x01\x07hello")
+    assert pump(server, client) == [AppMessage(b"\x01\x07hello")]
+
+
+def test_encrypted_session_puts_no_plaintext_on_the_wire():
+    _app, server, client = make_pair(110, True)
+    client.start()
+    pump(server, client)
+    client.send_app(b"\x01\x07" + b"SECRETSECRET")
+    wire = client.outbox.take()
+    assert b"SECRET" not in wire
+    frames = TcpDeframer().feed(wire)
+    assert frames[0].id == RT.CLIENT_APP_TOSERVER and frames[0].hash is not None
+
+
+def test_clear_session_sends_everything_clear():
+    _app, server, client = make_pair(110, False)
+    client.start()
+    server.data_received(client.outbox.take(), 0.0)  # HELLO
+    out = TcpDeframer().feed(server.outbox.take())
+    assert [f.id for f in out] == [RT.SERVER_HELLO] and out[0].hash is None
+
+
+def test_refused_connect_closes():
+    _app, server, client = make_pair(108, True, EchoApp(refuse="unknown title"))
+    client.start()
+    pump(server, client)
+    assert server.outbox.closing == "unknown title"
+    assert server.phase is Phase.CLOSED
+
+
+def test_app_message_before_connect_is_a_protocol_error():
+    _app, server, _client = make_pair(108, False)
+    with pytest.raises(ProtocolError):
+        server.data_received(bytes([RT.CLIENT_APP_TOSERVER, 2, 0, 1, 7]), 0.0)
+
+
+def test_echo_answered_and_idle_timeout():
+    _app, server, client = make_pair(110, True)
+    client.start()
+    pump(server, client)
+    client.echo()
+    server.data_received(client.outbox.take(), 1.0)
+    ids = [f.id for f in client.link.frames_from(server.outbox.take())]
+    assert ids == [RT.CLIENT_ECHO]
+    deadline = server.next_deadline()
+    assert deadline is not None and deadline <= 1.0 + TimeoutSettings().client
+    server.on_timer(1.0 + TimeoutSettings().client)
+    assert server.phase is Phase.CLOSED and "no traffic" in server.outbox.closing
