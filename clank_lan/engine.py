@@ -202,7 +202,8 @@ class Engine:
             return
         self.stopping = True
         self.lobby.disconnect_all("server shutting down")
-        self.dme.shutdown()
+        for world_id in self.dme.world_ids():
+            self.dme.end_world(world_id, brutal=True)
         nursery = self._nursery
         nursery.cancel_scope.deadline = trio.current_time() + grace
         await trio.sleep(min(0.2, grace))

@@ -36,7 +36,8 @@ from clank_lan.protocol.medius import (
     message_types,
 )
 from clank_lan.protocol.medius.enums import NetAddressType, UniverseInfo
-from clank_lan.protocol.medius.layout import specs_of
+from clank_lan.protocol.medius.layout import plan_for, specs_of
+from clank_lan.protocol.medius.structs import MediusFile, PlayerOnlineState
 
 V108 = CodecContext(medius_version=108, app_id=10684)
 V110 = CodecContext(medius_version=110, app_id=11184)
@@ -360,7 +361,7 @@ def test_every_typed_class_is_registered_exported_and_named_after_its_registry_e
     assert len(types) == len(EXPECTED_SIZES) + 3  # + the three variable-length messages
     for key, cls in types.items():
         info = REGISTRY[key]
-        assert (cls.MSG_CLASS, cls.MSG_TYPE) == key
+        assert key == (cls.MSG_CLASS, cls.MSG_TYPE)
         assert getattr(medius, cls.__name__) is cls
         assert message_type(*key) is cls
         wanted = _RENAMED.get(info.name, info.name.replace("_", ""))
@@ -373,7 +374,7 @@ def test_every_typed_class_is_registered_exported_and_named_after_its_registry_e
 @pytest.mark.parametrize("cls", list(EXPECTED_SIZES), ids=lambda c: c.__name__)
 def test_size_of_every_fixed_message(cls):
     size = EXPECTED_SIZES[cls]
-    assert cls.SIZE == size
+    assert size == cls.SIZE
     full = cls(**{f.name: 0 for f in specs_of(cls) if f.optional})  # optional tail present
     payload = encode_app(full, V110)
     assert len(payload) == 2 + size
@@ -381,17 +382,19 @@ def test_size_of_every_fixed_message(cls):
     assert decode_app(payload, V110) == full
 
 
-def test_substructure_sizes():
-    ctx = V110
-    assert len(encode_app(AccountLoginResponse(connect_info=NetConnectionInfo()), ctx)) - 2 - 40 == 156
-    from clank_lan.protocol.medius.layout import plan_for
-    from clank_lan.protocol.medius.structs import MediusFile, PlayerOnlineState
-
-    assert plan_for(NetAddress, True, True).size == 24
-    assert plan_for(NetAddressList, True, True).size == 48
-    assert plan_for(NetConnectionInfo, True, True).size == 156
-    assert plan_for(PlayerOnlineState, True, True).size == 140
-    assert plan_for(MediusFile, True, True).size == 172
+@pytest.mark.parametrize(
+    ("cls", "size"),
+    [
+        (NetAddress, 24),
+        (NetAddressList, 48),
+        (NetConnectionInfo, 156),
+        (PlayerOnlineState, 140),
+        (MediusFile, 172),
+    ],
+    ids=lambda v: getattr(v, "__name__", str(v)),
+)
+def test_substructure_sizes(cls, size):
+    assert plan_for(cls, True, True).size == size
 
 
 def test_version_dependent_layouts():
@@ -628,3 +631,13 @@ def test_svo_url_response_is_length_prefixed_from_109():
 
 def test_big_messages_are_over_the_512_byte_limit():
     assert len(encode_app(GetAnnouncementsResponse(), V110)) == 1038
+
+
+@pytest.mark.parametrize("cls", [medius.ChannelListExtraInfo1Request, medius.GameListExtraInfo0Request])
+def test_extra_info_requests_accept_the_unpadded_25_byte_form(cls):
+    padded = encode_app(cls(message_id="1", page_id=1, page_size=256), V108)
+    assert len(padded) == 2 + 26 and padded[2 + 21] == 0  # the pad byte UYA sends
+    unpadded = padded[:23] + padded[24:]  # CL's reading: uint16s right after the MessageID
+    got = decode_app(unpadded, V108)
+    assert got.canonical() == cls(message_id="1", page_id=1, page_size=256)
+    assert encode_app(got, V108) == unpadded

@@ -173,8 +173,17 @@ def test_variable_length_messages_round_trip(cls, data, v109):
     check_round_trip(cls, V110 if v109 else V108, data)
 
 
-@settings(max_examples=300, deadline=None, database=None)
-@given(payload=st.binary(max_size=1100), v109=st.booleans())
+_TYPED_HEADERS = st.sampled_from(sorted(message_types())).map(bytes)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(
+    payload=st.one_of(
+        st.binary(max_size=1100),
+        st.tuples(_TYPED_HEADERS, st.binary(max_size=900)).map(b"".join),
+    ),
+    v109=st.booleans(),
+)
 def test_random_payloads_raise_only_protocol_error(payload, v109):
     ctx = V110 if v109 else V108
     try:

@@ -84,7 +84,7 @@ class MediusLink:
         self._connected = trio.Event()
         self._closed: str | None = None
         self._reasm = Reassembler()
-        self._wake = trio.Event()
+        self._send_lock = trio.StrictFIFOLock()
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Read frames until the connection ends (run inside the client's nursery)."""
@@ -140,9 +140,10 @@ class MediusLink:
                 self.system_messages.append(ServerSystemMessage.decode(frame.payload, self.rt.version).text)
 
     async def _flush(self) -> None:
-        data = self.rt.outbox.take()
-        if data:
-            await self.stream.send_all(data)
+        async with self._send_lock:
+            data = self.rt.outbox.take()
+            if data:
+                await self.stream.send_all(data)
 
     async def connected(self, timeout: float = 10.0) -> None:
         with trio.move_on_after(timeout):
@@ -157,8 +158,9 @@ class MediusLink:
         self.rt.send_app(encode_app(msg, self.ctx))
         await self._flush()
 
-    async def request(self, msg: m.MediusMessage, *, many: bool = False, timeout: float = 10.0):
-        """Send ``msg`` with a fresh message id; return the answer (or every item of a list)."""
+    async def request(self, msg: m.MediusMessage, *, many: bool = False, timeout: float = 10.0, until=None):
+        """Send ``msg`` with a fresh message id; return the answer (or every item of a list,
+        up to the one with ``end_of_list``, or the first for which ``until`` is true)."""
         mid = self.new_id()
         msg = msgspec.structs.replace(msg, message_id=mid)
         send, recv = trio.open_memory_channel[object](math.inf)
@@ -169,11 +171,10 @@ class MediusLink:
             with trio.fail_after(timeout):
                 async for reply in recv:
                     out.append(reply)
-                    if (
-                        not many
-                        or getattr(reply, "end_of_list", True)
-                        or getattr(reply, "end_of_text", False)
-                    ):
+                    if until is not None:
+                        if until(reply):
+                            break
+                    elif not many or _last_of_list(reply):
                         break
         except trio.TooSlowError:
             raise ClientError(f"no answer to {msg.name} within {timeout:g} s") from None
@@ -190,6 +191,15 @@ class MediusLink:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         await self.stream.aclose()
+
+
+def _last_of_list(reply) -> bool:
+    """Whether a list answer is complete: its end_of_list (or end_of_text) flag, or no flag."""
+    if hasattr(reply, "end_of_list"):
+        return bool(reply.end_of_list)
+    if hasattr(reply, "end_of_text"):
+        return bool(reply.end_of_text)
+    return True
 
 
 def _check(reply, what: str, ok=(CallbackStatus.SUCCESS,)) -> None:
@@ -277,7 +287,9 @@ class LobbyClient:
                 | UniverseInfo.EXTRA_INFO
             )
             replies = await link.request(
-                m.GetUniverseInformationRequest(info_type=wanted, character_encoding=1, language=1), many=True
+                m.GetUniverseInformationRequest(info_type=wanted, character_encoding=1, language=1),
+                many=True,
+                until=lambda r: isinstance(r, m.UniverseVariableInformationResponse) and r.end_of_list,
             )
             uni = next((r for r in replies if isinstance(r, m.UniverseVariableInformationResponse)), None)
             if uni is None:

@@ -79,7 +79,8 @@ class Reassembler:
             )
         key = (cls, typ, multi)
         pend = self._pending.get(key)
-        if pend is None or pend.total != total or (off == 0 and 0 in pend.pieces):
+        if pend is None or pend.total != total or pend.pieces.get(off, data) != data:
+            # the first piece, or one contradicting what we hold: a new message starts
             if pend is None and len(self._pending) >= self._max_pending:
                 self._pending.pop(next(iter(self._pending)))
             pend = self._pending[key] = _Pending(total)

@@ -19,6 +19,7 @@ from clank_lan.protocol.medius.layout import (
     U32,
     Bool,
     Bytes16,
+    CodecContext,
     Int,
     MessageId,
     Raw,
@@ -29,6 +30,13 @@ from clank_lan.protocol.medius.layout import (
     Str64,
 )
 from clank_lan.protocol.medius.structs import ConnectInfo, NetConnectionInfo, OnlineState, PlayerOnlineState
+
+
+def unpadded_page_request(body: bytes) -> bytes:
+    """The ChannelList_/GameList_ExtraInfo requests are 26 bytes (a pad byte before the uint16s, as
+    UYA sends them); CL reads a 25-byte form without it. Accept both: re-insert the pad."""
+    return body[:21] + b"\0" + body[21:] if len(body) == 25 else body
+
 
 # --- channel lists ------------------------------------------------------------------------------
 
@@ -52,11 +60,15 @@ class ChannelListResponse(MediusMessage):
 
 
 class _ChannelListExtraInfoBody(MediusMessage):
-    """No SessionKey; one pad byte before the uint16s (CL reads none: a 25-byte body still decodes)."""
+    """No SessionKey; a pad byte before the uint16s (a 25-byte body without it decodes too)."""
 
     message_id: MessageId = ""
     page_id: U16 = 0
     page_size: U16 = 0
+
+    @classmethod
+    def decode_body(cls, body: bytes, ctx: CodecContext):
+        return super().decode_body(unpadded_page_request(body), ctx)
 
 
 @message(LOBBY, 0xEC)

@@ -305,7 +305,6 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
                 continue
             fwd = (
                 ml.GenericChatFwdMessage(
-                    message_id=req.message_id,
                     time_stamp=int(self.svc.engine.wall_clock()),
                     originator_account_id=s.account_id,
                     message_type=req.message_type,

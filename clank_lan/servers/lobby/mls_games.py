@@ -312,6 +312,7 @@ class GameHandlers:
             g.dme_world_id = dme.create_world(
                 app_id=s.app_id, max_players=g.max_players, version=conn.version
             )
+            g.status = WorldStatus.STAGING  # the in-process DME confirmed the world at once
         self.reply(conn, mg.CreateGameResponse(message_id=req.message_id, status=S.SUCCESS, world_id=g.id))
         self.svc.stage(s, conn.peer[0], "game-created", f"game {g.id} {name!r}")
         log.info(

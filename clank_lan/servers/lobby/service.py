@@ -181,10 +181,14 @@ class LobbyServices:
 
     # games and the DME ---------------------------------------------------------------------
     def attach_dme(self, dme: DmeManager) -> None:
+        from clank_lan.dme.manager import DmeEvents
+
         self.dme = dme
-        dme.on_player_connected = self.on_dme_connected
-        dme.on_player_left = self.on_dme_left
-        dme.on_world_removed = self.on_dme_world_removed
+        dme.events = DmeEvents(
+            on_player_connected=self.on_dme_connected,
+            on_player_left=self.on_dme_left,
+            on_world_removed=self.on_dme_world_removed,
+        )
 
     def game_by_world(self, world_id: int) -> Game | None:
         for g in self.lobby.games.values():

@@ -1,0 +1,174 @@
+"""Headless clients against the real servers over sockets on 127.0.0.1: the UYA (1.08) and
+Deadlocked (1.10) flows from login to the DME hand-off, and what persists."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from clank_lan.client.lobby import ClientError, LobbyClient
+from clank_lan.client.profiles import profile
+from tests.conftest import ephemeral_config, ports_of, running_engine
+
+TITLES = ["uya", "dl"]
+
+
+@pytest.mark.parametrize("title", TITLES)
+async def test_login_chat_create_see_and_join(title):
+    prof = profile(title)
+    async with running_engine() as engine:
+        ports = ports_of(engine)
+        async with (
+            LobbyClient.open("127.0.0.1", prof, ports) as alice,
+            LobbyClient.open("127.0.0.1", prof, ports) as bob,
+            LobbyClient.open("127.0.0.1", prof, ports) as carol,
+        ):
+            a = await alice.login("alice", "pw-a", register=True)
+            b = await bob.login("bob", "pw-b")
+            await carol.login("carol", "pw-c")
+            assert a.account_id != b.account_id
+            assert a.mls_port == engine.port("mls") and a.mls_ip == "127.0.0.1"
+
+            channels = await alice.channels()
+            assert channels and channels[0].world_id == a.world_id
+            names = await alice.players_in_channel(a.world_id)
+            assert {"alice", "bob", "carol"} <= set(names)
+
+            await alice.chat("hello from alice")
+            line = await bob.next_chat()
+            assert (line.originator_account_name, line.text) == ("alice", "hello from alice")
+            line = await carol.next_chat()
+            assert line.text == "hello from alice"
+
+            await bob.chat("psst", whisper_to=a.account_id)
+            whisper = await alice.next_chat()
+            assert whisper.text == "psst" and whisper.originator_account_name == "bob"
+
+            game_id = await alice.create_game("Friday night")
+            games = await carol.games()
+            assert [g.game_name for g in games] == ["Friday night"]
+            assert games[0].world_id == game_id
+
+            with pytest.raises(ClientError, match="GAME_NAME_EXISTS"):
+                await bob.create_game("friday NIGHT")
+
+            host = await alice.join_game(game_id)
+            guest = await carol.join_game(game_id)
+            assert host.dme_port == engine.port("dme_tcp") and host.dme_ip == "127.0.0.1"
+            assert host.nat_port == engine.port("nat")
+            assert host.world_id == guest.world_id
+            assert host.access_key != guest.access_key and len(host.access_key) == 16
+            game = engine.lobby.lobby.games[game_id]
+            assert sorted(p.index for p in game.players.values()) == [0, 1]
+            assert game.players[host.session_key].index == 0  # the host joins first: slot 0
+
+
+@pytest.mark.parametrize("title", TITLES)
+async def test_clear_clients_get_the_same_flow(title):
+    async with running_engine() as engine:
+        async with LobbyClient.open("127.0.0.1", profile(title), ports_of(engine), encrypt=False) as c:
+            info = await c.login("plain", "pw")
+            assert info.account_id > 0
+            assert await c.create_game("clear game") > 0
+
+
+async def test_buddies_clans_and_stats_round_trip():
+    prof = profile("dl")
+    async with running_engine() as engine:
+        ports = ports_of(engine)
+        async with (
+            LobbyClient.open("127.0.0.1", prof, ports) as alice,
+            LobbyClient.open("127.0.0.1", prof, ports) as bob,
+        ):
+            await alice.login("alice", "a")
+            b = await bob.login("bob", "b")
+            await alice.add_buddy(b.account_id)
+            assert await alice.buddies() == ["bob"]
+
+            clan_id = await alice.create_clan("Qwarks")
+            clan = await bob.clan_by_id(clan_id)
+            assert clan.clan_name == "Qwarks" and clan.leader_account_name == "alice"
+            await alice.invite_to_clan(b.account_id, "join the Qwarks")
+            invitations = await bob.clan_invitations()
+            assert [i.text for i in invitations] == ["join the Qwarks"]
+            await bob.answer_clan_invitation(invitations[0].clan_invitation_id)
+            assert sorted(await alice.clan_members(clan_id)) == ["alice", "bob"]
+
+            stats = bytes(range(256))
+            await bob.set_stats(stats)
+            assert await alice.player_stats(b.account_id) == stats
+            wide = list(range(100))
+            await bob.set_wide_stats(wide)
+            assert await alice.wide_stats(b.account_id) == tuple(wide)
+
+
+async def test_wrong_password_and_duplicate_login_are_refused():
+    prof = profile("uya")
+    async with running_engine() as engine:
+        ports = ports_of(engine)
+        async with LobbyClient.open("127.0.0.1", prof, ports) as c1:
+            await c1.login("dave", "right")
+            async with LobbyClient.open("127.0.0.1", prof, ports) as c2:
+                with pytest.raises(ClientError, match="ACCOUNT_LOGGED_IN"):
+                    await c2.login("dave", "right")
+        async with LobbyClient.open("127.0.0.1", prof, ports) as c3:
+            with pytest.raises(ClientError, match="INVALID_PASSWORD"):
+                await c3.login("dave", "wrong")
+
+
+async def test_auto_create_off_refuses_unknown_accounts():
+    cfg = ephemeral_config("[accounts]\nauto_create = false\n")
+    async with running_engine(cfg) as engine:
+        async with LobbyClient.open("127.0.0.1", profile("uya"), ports_of(engine)) as c:
+            with pytest.raises(ClientError, match="ACCOUNT_NOT_FOUND"):
+                await c.login("nobody", "pw")
+            info = await c.login("somebody", "pw", register=True)
+            assert info.account_id > 0
+
+
+async def test_restart_with_same_data_dir_keeps_accounts(tmp_path):
+    prof = profile("uya")
+    ids = {}
+    async with running_engine(data_dir=tmp_path) as engine:
+        for name in ("erin", "frank"):
+            async with LobbyClient.open("127.0.0.1", prof, ports_of(engine)) as c:
+                ids[name] = (await c.login(name, f"{name}-pw")).account_id
+                await c.set_stats(bytes([7]) * 256)
+    async with running_engine(data_dir=tmp_path) as engine:
+        assert {a.name for a in engine.db.accounts.listing()} == {"erin", "frank"}
+        for name in ("erin", "frank"):
+            async with LobbyClient.open("127.0.0.1", prof, ports_of(engine)) as c:
+                assert (await c.login(name, f"{name}-pw")).account_id == ids[name]
+                assert await c.player_stats(ids[name]) == bytes([7]) * 256
+        async with LobbyClient.open("127.0.0.1", prof, ports_of(engine)) as c:
+            with pytest.raises(ClientError, match="INVALID_PASSWORD"):
+                await c.login("erin", "not-her-password")
+
+
+async def test_operator_commands_from_chat_console_share_one_registry():
+    from clank_lan.commands import run_command
+
+    cfg = ephemeral_config('[lobby]\noperators = ["boss"]\n')
+    async with running_engine(cfg) as engine:
+        ports = ports_of(engine)
+        async with (
+            LobbyClient.open("127.0.0.1", profile("uya"), ports) as boss,
+            LobbyClient.open("127.0.0.1", profile("uya"), ports) as pest,
+        ):
+            await boss.login("boss", "x")
+            await pest.login("pest", "y")
+            out = await boss.admin("players")
+            assert any("pest" in line for line in out)
+            refused = await pest.admin("kick boss")
+            assert refused and "operators" in refused[0]
+            out = await boss.admin("broadcast server restarts soon")
+            assert out == ["sent to 2 consoles"] or "sent to" in out[-1]
+            with trio.fail_after(5):
+                while "server restarts soon" not in pest.mls.system_messages:
+                    await trio.sleep(0.02)
+            lines = run_command(engine, "kick pest cheating", actor="console")
+            assert lines == ["kicked pest: cheating"]
+            with trio.fail_after(5):
+                while engine.lobby.lobby.by_name("pest") is not None:
+                    await trio.sleep(0.02)
+            assert "pest" not in "\n".join(run_command(engine, "players"))
