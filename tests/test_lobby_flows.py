@@ -65,11 +65,13 @@ async def test_login_chat_create_see_and_join(title):
 
 @pytest.mark.parametrize("title", TITLES)
 async def test_clear_clients_get_the_same_flow(title):
-    async with running_engine() as engine:
-        async with LobbyClient.open("127.0.0.1", profile(title), ports_of(engine), encrypt=False) as c:
-            info = await c.login("plain", "pw")
-            assert info.account_id > 0
-            assert await c.create_game("clear game") > 0
+    async with (
+        running_engine() as engine,
+        LobbyClient.open("127.0.0.1", profile(title), ports_of(engine), encrypt=False) as c,
+    ):
+        info = await c.login("plain", "pw")
+        assert info.account_id > 0
+        assert await c.create_game("clear game") > 0
 
 
 async def test_buddies_clans_and_stats_round_trip():
@@ -118,12 +120,14 @@ async def test_wrong_password_and_duplicate_login_are_refused():
 
 async def test_auto_create_off_refuses_unknown_accounts():
     cfg = ephemeral_config("[accounts]\nauto_create = false\n")
-    async with running_engine(cfg) as engine:
-        async with LobbyClient.open("127.0.0.1", profile("uya"), ports_of(engine)) as c:
-            with pytest.raises(ClientError, match="ACCOUNT_NOT_FOUND"):
-                await c.login("nobody", "pw")
-            info = await c.login("somebody", "pw", register=True)
-            assert info.account_id > 0
+    async with (
+        running_engine(cfg) as engine,
+        LobbyClient.open("127.0.0.1", profile("uya"), ports_of(engine)) as c,
+    ):
+        with pytest.raises(ClientError, match="ACCOUNT_NOT_FOUND"):
+            await c.login("nobody", "pw")
+        info = await c.login("somebody", "pw", register=True)
+        assert info.account_id > 0
 
 
 async def test_restart_with_same_data_dir_keeps_accounts(tmp_path):
