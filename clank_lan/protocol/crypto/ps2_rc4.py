@@ -19,6 +19,19 @@ from clank_lan.protocol.errors import ProtocolError
 KEY_LEN = 64
 
 
+_OFFSET = tuple(tuple((x + v) & 255 for x in range(512)) for v in range(256))
+#: Per-key lists of offset tables; a connection uses one or two keys for thousands of frames.
+_KEY_TABLES: dict[bytes, list] = {}
+_KEY_TABLES_MAX = 4096
+
+
+def _key_tables(key: bytes) -> list:
+    if len(_KEY_TABLES) >= _KEY_TABLES_MAX:
+        _KEY_TABLES.clear()
+    tables = _KEY_TABLES[bytes(key)] = [_OFFSET[v] for v in key]
+    return tables
+
+
 def _build_schedule():
     # Each step is ``j = (j + S[i] + byte) mod 256`` and a swap. ``_OFFSET[v][x]`` is
     # ``(x + v) & 255``: looking the seed and key bytes' tables up once per frame folds the add
@@ -27,22 +40,24 @@ def _build_schedule():
         "def schedule(key, seed):",
         "    O = _OFFSET",
         "    a0, a1, a2, a3 = [O[v] for v in seed]",
-        "    (" + ", ".join(f"m{n}" for n in range(KEY_LEN)) + ",) = [O[v] for v in key]",
+        "    tables = _KEY_TABLES.get(key)",
+        "    if tables is None:",
+        "        tables = _key_tables(key)",
+        "    (" + ", ".join(f"m{n}" for n in range(KEY_LEN)) + ",) = tables",
         "    S = _REVERSED[:]",
         "    j = 0",
     ]
     for step in range(256):
         i = (step * 5) & 255
-        lines.append(f"    t = S[{i}]; j = a{step & 3}[j + t]; S[{i}], S[j] = S[j], t")
+        lines.append(f"    t = S[{i}]; j = a{step & 3}[j + t]; S[{i}] = S[j]; S[j] = t")
     lines.append("    j = 0")
     for step in range(256):
         i = (step * 3) & 255
-        lines.append(f"    t = S[{i}]; j = m{step & 63}[j + t]; S[{i}], S[j] = S[j], t")
+        lines.append(f"    t = S[{i}]; j = m{step & 63}[j + t]; S[{i}] = S[j]; S[j] = t")
     lines.append("    return S")
-    namespace: dict = {
-        "_REVERSED": list(range(255, -1, -1)),
-        "_OFFSET": tuple(tuple((x + v) & 255 for x in range(512)) for v in range(256)),
-    }
+    namespace: dict = {"_REVERSED": list(range(255, -1, -1)), "_OFFSET": _OFFSET}
+    namespace["_KEY_TABLES"] = _KEY_TABLES
+    namespace["_key_tables"] = _key_tables
     exec(compile("\n".join(lines), "<ps2_rc4.schedule>", "exec"), namespace)
     return namespace["schedule"]
 
@@ -55,34 +70,39 @@ schedule.__doc__ = "Permutation after mixing the 4-byte seed (stride 5) and the 
 _A_SEQ = tuple(((k + 1) * 5) & 255 for k in range(0x10000 + 16))
 
 
+_MASK = tuple(x & 255 for x in range(512))
+
+
 def _crypt_encrypt(S: list[int], data: bytes) -> bytes:
     out: list[int] = []
     emit = out.append
+    M = _MASK
     b = 0
     for a, x in zip(_A_SEQ, data):
         sa = S[a]
-        b = (b + sa) & 255
+        b = M[b + sa]
         sb = S[b]
         S[a] = sb
         S[b] = sa
-        emit(x ^ S[(sa + sb) & 255])
-        b = (b + S[x]) & 255
+        emit(x ^ S[M[sa + sb]])
+        b = M[b + S[x]]
     return bytes(out)
 
 
 def _crypt_decrypt(S: list[int], data: bytes) -> bytes:
     out: list[int] = []
     emit = out.append
+    M = _MASK
     b = 0
     for a, c in zip(_A_SEQ, data):
         sa = S[a]
-        b = (b + sa) & 255
+        b = M[b + sa]
         sb = S[b]
         S[a] = sb
         S[b] = sa
-        p = c ^ S[(sa + sb) & 255]
+        p = c ^ S[M[sa + sb]]
         emit(p)
-        b = (b + S[p]) & 255
+        b = M[b + S[p]]
     return bytes(out)
 
 
