@@ -245,6 +245,7 @@ class LobbyConnection:
         self.world_id = req.world_id
         refusal = self.app.on_connect(self, req)
         if refusal is not None:
+            log.warning("%s %s: connection refused: %s", self.app.name, self.peer_label, refusal)
             self.phase = Phase.CLOSED
             self.close_reason = refusal
             self.outbox.close(refusal)
