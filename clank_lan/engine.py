@@ -99,6 +99,7 @@ class Engine:
             PortRule("TCP", self.port("muis"), purpose="MUIS (universe info)"),
             PortRule("TCP", self.port("mas"), purpose="MAS (login)"),
             PortRule("TCP", self.port("mls"), purpose="MLS (lobby)"),
+            PortRule("TCP", self.port("mps"), purpose="MPS (lobby, some titles)"),
             PortRule("TCP", self.port("dme_tcp"), purpose="DME (game relay)"),
             PortRule("UDP", self.port("dme_udp") or p.dme_udp, purpose="DME (game relay)"),
             PortRule("UDP", self.port("nat"), purpose="NAT address discovery"),
@@ -117,6 +118,7 @@ class Engine:
                     ("muis", self.lobby.muis),
                     ("mas", self.lobby.mas),
                     ("mls", self.lobby.mls),
+                    ("mps", self.lobby.mls),  # titles that dial the MPS port get the lobby there
                 ):
                     await self._start_tcp(nursery, name, getattr(ports, name), service)
                 udp = await self._bind("dme_udp", "UDP", ports.dme_udp)

@@ -1,0 +1,66 @@
+"""The appliance as a whole: start-up with a taken port, shutdown, the command registry."""
+
+from __future__ import annotations
+
+import socket
+
+import msgspec
+import trio
+
+from clank_lan.client.lobby import LobbyClient
+from clank_lan.client.profiles import profile
+from clank_lan.commands import commands, run_command
+from clank_lan.events import ServiceState
+from tests.conftest import ephemeral_config, ports_of, running_engine
+
+
+async def test_a_taken_port_marks_one_service_down_and_the_rest_runs():
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    taken = holder.getsockname()[1]
+    try:
+        cfg = ephemeral_config()
+        cfg = msgspec.structs.replace(cfg, ports=msgspec.structs.replace(cfg.ports, mls=taken))
+        states: list[ServiceState] = []
+        async with running_engine(cfg) as engine:
+            engine.bus.add_callback(lambda e: states.append(e) if isinstance(e, ServiceState) else None)
+            mls = engine.services["mls"]
+            assert not mls.up
+            assert str(taken) in mls.detail and "MLS" in mls.detail
+            assert all(s.up for name, s in engine.services.items() if name != "mls")
+            status = "\n".join(run_command(engine, "status"))
+            assert "MLS" in status and "DOWN" in status
+            # the MAS still logs consoles in; only the hand-off to the MLS cannot work
+            async with LobbyClient.open("127.0.0.1", profile("uya"), ports_of(engine)) as c:
+                link = await c._link("MAS", engine.port("mas"))
+                await link.aclose()
+    finally:
+        holder.close()
+
+
+async def test_shutdown_says_goodbye_and_stops_within_the_grace():
+    async with (
+        running_engine() as engine,
+        LobbyClient.open("127.0.0.1", profile("uya"), ports_of(engine)) as c,
+    ):
+        await c.login("leaving", "pw")
+        with trio.fail_after(5):
+            await engine.shutdown(grace=1.0)
+        with trio.fail_after(5):
+            while "server shutting down" not in c.mls.system_messages:
+                await trio.sleep(0.02)
+
+
+def test_every_command_has_help_and_unknown_commands_explain_themselves():
+    names = {c.name for c in commands()}
+    assert {"help", "status", "players", "games", "channels", "kick", "ban", "unban", "broadcast"} <= names
+    assert all(c.help and c.usage.startswith(c.name) for c in commands())
+
+
+async def test_command_errors_come_back_as_lines():
+    async with running_engine() as engine:
+        assert run_command(engine, "kick") == ["error: who?", "usage: kick NAME [REASON...]"]
+        assert run_command(engine, "frobnicate")[0].startswith("unknown command")
+        assert run_command(engine, "kick nobody")[0] == "error: 'nobody' is not online"
+        assert "nobody is online" in run_command(engine, "players")
