@@ -170,3 +170,12 @@ def _accounts(engine: Engine, args: list[str], actor: str) -> list[str]:
     if not accts:
         return ["no accounts"]
     return [f"{a.id:>6} {a.namespace:<6} {a.name}{'  (banned)' if a.banned else ''}" for a in accts]
+
+
+def _register_doctor() -> None:
+    from clank_lan.doctor.operator import CONSOLES_HELP, CONSOLES_USAGE, consoles_command
+
+    command("consoles", CONSOLES_USAGE, CONSOLES_HELP, ("doctor",))(consoles_command)
+
+
+_register_doctor()

@@ -80,6 +80,10 @@ class Engine:
             clock=trio.current_time,
         )
         self.lobby.attach_dme(self.dme)
+        from clank_lan.doctor.operator import attach_tracker
+
+        #: Per-console connection stages (the connection doctor's view of every console).
+        self.consoles = attach_tracker(self)
         self._nursery: trio.Nursery | None = None
         self.stopping = False
 

@@ -64,6 +64,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--dme-port", type=int, default=10079)
     p.add_argument("--nat-port", type=int, default=10070)
     p.add_argument("--timeout", type=float, default=3.0)
+    p.add_argument("--user", default="clank-doctor", help="account for the login check")
+    p.add_argument("--password", default="clank-doctor", help="password for the login check")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,7 +29,9 @@ log = logging.getLogger("clank_lan.mls")
 
 S = CallbackStatus
 #: Chat lines starting with this run as operator commands (see ``clank_lan.commands``).
-READ_ONLY_COMMANDS = {"help", "?", "players", "who", "clients", "games", "channels", "lobbies", "status"}
+READ_ONLY_COMMANDS = frozenset(
+    {"help", "?", "players", "who", "clients", "games", "channels", "lobbies", "status", "consoles", "doctor"}
+)
 
 
 class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):

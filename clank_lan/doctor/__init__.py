@@ -1,0 +1,1 @@
+"""The connection doctor, server side: how far each console got, and what probably stopped it."""
