@@ -1,0 +1,821 @@
+"""The DME: worlds, slots, the shared UDP port, relaying and timers; and the lobby-facing API.
+
+Sans-IO: the trio shell (``dme.server``) feeds it TCP bytes (through ``DmeConnection`` objects from
+``tcp_protocol``), datagrams (``datagram_received``) and timer ticks (``on_timer`` at
+``next_deadline``), and sends what ``take_datagrams`` returns. Time comes from the injected clock
+or the ``now`` arguments, randomness from ``rng``.
+
+The lobby (MLS, in the same process) calls ``create_world``, ``reserve_slot`` (on JoinGame: gives
+the player index and the access key the console must present), ``release_slot``, ``end_world`` and
+``world_info``, and learns what happened through the callbacks it registers:
+
+* ``on_player_connected(world_id, index, session_key)``: the console finished the DME handshake.
+* ``on_player_left(world_id, index, session_key, reason)``: a slot went away on the DME's side
+  (disconnect, timeout, handshake failure, a reservation nobody used within the client timeout).
+* ``on_world_removed(world_id, reason)``: the world went away on its own (nobody connected, or it
+  stayed empty, for ``dme_empty_world`` seconds; or an ended world's last player left).
+
+What the lobby itself asked for synchronously (``release_slot``, ``end_world(brutal=True)``, or
+``end_world`` of an empty world) is not reported back. Callbacks run after the DME's own state
+is consistent, never in the middle of a relay, so they may call back into this API.
+
+Host leaving: when index 0 leaves, every remaining player gets DISCONNECT_NOTIFY for index 0 (UYA
+takes that as "game over"), relaying goes on for those still there, the lobby hears about it
+through ``on_player_left`` with index 0 and decides (``end_world`` or not). 1.09+ worlds are
+treated the same: Deadlocked's clients hand over their object masters among themselves with app
+messages, which the DME relays; the DME does no host migration. In both, index 0 is not given to
+a later joiner of that world (``world.World``).
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import itertools
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from clank_lan.config import TimeoutSettings
+from clank_lan.dme import wire
+from clank_lan.dme.conn import DmeConnection, Phase
+from clank_lan.dme.world import (
+    HOST_INDEX,
+    MAX_PLAYERS_LIMIT,
+    DmeError,
+    PlayerInfo,
+    Slot,
+    World,
+    WorldInfo,
+)
+from clank_lan.protocol import rt_messages as rtm
+from clank_lan.protocol.crypto import keys as known_keys
+from clank_lan.protocol.crypto import ps2_rc4
+from clank_lan.protocol.crypto.hashing import Ctx, hash_ctx, is_null_hash
+from clank_lan.protocol.crypto.ps2_rsa import RsaKey
+from clank_lan.protocol.crypto.session import CryptoError, FrameCipher
+from clank_lan.protocol.errors import ProtocolError
+from clank_lan.protocol.framing import RawFrame, encode_frame, split_datagram
+from clank_lan.protocol.rt_ids import RT
+from clank_lan.protocol.rt_messages import DisconnectReason, RecvFlag
+
+log = logging.getLogger("clank_lan.dme")
+
+Addr = tuple[str, int]
+
+#: How often timeouts, echoes and empty worlds are checked.
+HOUSEKEEPING_INTERVAL = 0.25
+#: Datagrams waiting for the UDP sender before new ones are dropped.
+UDP_OUT_LIMIT = 16384
+#: At most this many "dropped datagram" lines per window, then one summary line.
+DROP_LOG_BURST = 5
+DROP_LOG_WINDOW = 10.0
+#: Encrypted server frames with payloads up to this size are cached per key (echo answers).
+_CACHED_PAYLOAD = 2
+_FRAME_CACHE_SIZE = 4096
+ACCESS_KEY_BYTES = 12  # base64: 16 characters, fits the 17-byte field with its NUL
+
+_BROADCAST = int(RecvFlag.BROADCAST)
+_SINGLE = int(RecvFlag.SINGLE)
+_LIST = int(RecvFlag.LIST)
+_AUX_UDP_SIZES = {rtm.ClientConnectAuxUdp.SIZE_108: rtm.V108, rtm.ClientConnectAuxUdp.SIZE_109: rtm.V109}
+
+
+def _noop(*_args: Any) -> None:
+    return None
+
+
+@dataclass
+class DmeEvents:
+    """The lobby's callbacks (any object with these attributes will do)."""
+
+    on_player_connected: Callable[[int, int, str], None] = _noop
+    on_player_left: Callable[[int, int, str, str], None] = _noop
+    on_world_removed: Callable[[int, str], None] = _noop
+
+
+@dataclass
+class DmeStats:
+    """Counters for the TUI, tests and the benchmark."""
+
+    datagrams_in: int = 0
+    datagrams_out: int = 0
+    relayed_in: int = 0  # app frames received for relaying
+    delivered_tcp: int = 0  # relayed frames queued to receivers
+    delivered_udp: int = 0
+    dropped_unknown_endpoint: int = 0
+    dropped_bad: int = 0
+    dropped_queue_full: int = 0
+    dropped_no_udp: int = 0  # UDP relay to a player without a bound endpoint
+
+
+class _DropLog:
+    """Rate-limited warnings about dropped datagrams (a flood must not flood the log)."""
+
+    def __init__(self) -> None:
+        self.window_end = -math.inf
+        self.logged = 0
+        self.suppressed = 0
+
+    def __call__(self, now: float, msg: str, *args: Any) -> None:
+        if now >= self.window_end:
+            if self.suppressed:
+                log.warning("DME UDP: %d more dropped datagrams were not logged", self.suppressed)
+            self.window_end = now + DROP_LOG_WINDOW
+            self.logged = 0
+            self.suppressed = 0
+        if self.logged < DROP_LOG_BURST:
+            self.logged += 1
+            log.warning(msg, *args)
+        else:
+            self.suppressed += 1
+
+
+class DmeManager:
+    def __init__(
+        self,
+        advertised_ip: str,
+        tcp_port: int,
+        udp_port: int,
+        timeouts: TimeoutSettings,
+        rng: Callable[[int], bytes],
+        clock: Callable[[], float],
+        events: Any = None,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        rsa_key: RsaKey | None = None,
+        default_agg_ms: int = 20,
+        max_worlds: int = 4096,
+    ) -> None:
+        self.advertised_ip = advertised_ip
+        self.tcp_port = tcp_port
+        self.udp_port = udp_port
+        self.timeouts = timeouts
+        self.rng = rng
+        self.clock = clock
+        self.events = events if events is not None else DmeEvents()
+        self.wall_clock = wall_clock
+        #: The key consoles encrypt CRYPTKEY_PUBLIC to (the lobby hands its modulus out as ServerKey).
+        self.rsa_key = rsa_key or known_keys.global_mas_key()
+        self.default_agg = default_agg_ms / 1000.0
+        self.max_worlds = max_worlds
+        self.stats = DmeStats()
+        self._worlds: dict[int, World] = {}
+        self._by_access: dict[str, Slot] = {}
+        self._by_udp: dict[Addr, DmeConnection] = {}
+        self._conns: set[DmeConnection] = set()
+        self._scerts: set[int] = set()
+        self._next_world_id = 1
+        self._next_scert = 1
+        self._heap: list[tuple[float, int, DmeConnection]] = []
+        self._seq = itertools.count()
+        self._armed = math.inf
+        self._wakeup: Callable[[], None] = _noop
+        self._udp_out: deque[tuple[bytes, Addr]] = deque()
+        self._udp_notify: Callable[[], None] = _noop
+        self._pending: list[tuple[str, tuple[Any, ...]]] = []
+        self._dispatching = False
+        self._next_housekeeping = clock() + HOUSEKEEPING_INTERVAL
+        self._drop_log = _DropLog()
+        self._frame_cache: dict[tuple[bytes | None, int, int, bytes], bytes] = {}
+
+    # === lobby API ==============================================================================
+    def create_world(self, app_id: int, max_players: int, version: int, encrypted: bool | None = None) -> int:
+        """A new world; returns its id (what the console sends in its connects).
+
+        ``version`` is the title's RT version (108 for UYA, 110 for Deadlocked); ``encrypted``
+        what the lobby expects (None: whatever each console does; consoles are always answered
+        the way they talk, a mismatch is only logged).
+        """
+        if not 1 <= max_players <= MAX_PLAYERS_LIMIT:
+            raise DmeError(f"max_players must be 1..{MAX_PLAYERS_LIMIT}, got {max_players}")
+        if len(self._worlds) >= self.max_worlds:
+            raise DmeError(f"too many worlds ({self.max_worlds})")
+        world_id = self._new_world_id()
+        now = self.clock()
+        world = World(
+            world_id=world_id,
+            app_id=app_id,
+            max_players=max_players,
+            version=version,
+            encrypted=encrypted,
+            game_key=self.rng(64),
+            peer_key=self.rng(64),
+            created=now,
+            empty_since=now,
+        )
+        self._worlds[world_id] = world
+        log.info("DME: world %d created (app %d, %d players, v%d)", world_id, app_id, max_players, version)
+        return world_id
+
+    def reserve_slot(self, world_id: int, session_key: str, account_id: int, name: str) -> tuple[int, str]:
+        """(player index, access key) for a player about to connect; the same again for a repeat
+        with the same session key."""
+        world = self._world(world_id)
+        if world.closing:
+            raise DmeError(f"world {world_id} is closing")
+        slot = world.by_session.get(session_key)
+        if slot is not None:
+            if slot.conn is None:
+                slot.reserved_at = self.clock()
+            return slot.index, slot.access_key
+        index = world.free_index()
+        if index is None:
+            raise DmeError(f"world {world_id} is full ({world.max_players} players)")
+        access_key = self._new_access_key()
+        slot = Slot(
+            world=world,
+            index=index,
+            session_key=session_key,
+            account_id=account_id,
+            name=name,
+            access_key=access_key,
+            reserved_at=self.clock(),
+        )
+        world.slots[index] = slot
+        world.by_session[session_key] = slot
+        self._by_access[access_key] = slot
+        log.info("DME: world %d slot %d reserved for %s (account %d)", world_id, index, name, account_id)
+        return index, access_key
+
+    def release_slot(self, world_id: int, session_key: str) -> bool:
+        """Free a player's slot; a connected console is disconnected. False if there was none."""
+        world = self._worlds.get(world_id)
+        slot = world.by_session.get(session_key) if world is not None else None
+        if slot is None:
+            return False
+        slot.silent = True
+        if slot.conn is not None:
+            slot.conn.close("released by the lobby", DisconnectReason.END_SESSION)
+        else:
+            self._drop_slot(slot)
+            self._maybe_remove_closing(slot.world)
+        self.dispatch_events()
+        return True
+
+    def end_world(self, world_id: int, brutal: bool) -> bool:
+        """End a game: ``brutal`` disconnects everybody now; otherwise no new players are let in
+        and the world goes once its last player leaves. False for an unknown world."""
+        world = self._worlds.get(world_id)
+        if world is None:
+            return False
+        world.closing = True
+        for slot in list(world.slots.values()):
+            if slot.conn is None:
+                slot.silent = True
+                self._drop_slot(slot)
+        if brutal or not world.connections():
+            for slot in world.slots.values():
+                slot.silent = True
+            self._remove_world(world, "game ended by the lobby", report=False)
+        else:
+            log.info("DME: world %d closing once its %d players leave", world_id, world.connected_count())
+        self.dispatch_events()
+        return True
+
+    def world_info(self, world_id: int) -> WorldInfo | None:
+        world = self._worlds.get(world_id)
+        if world is None:
+            return None
+        players = []
+        for index in sorted(world.slots):
+            slot = world.slots[index]
+            conn = slot.conn
+            state = "reserved"
+            if conn is not None:
+                state = "connected" if conn.phase is Phase.COMPLETE else "connecting"
+            players.append(
+                PlayerInfo(
+                    index=index,
+                    session_key=slot.session_key,
+                    account_id=slot.account_id,
+                    name=slot.name,
+                    state=state,
+                    tcp_peer=f"{conn.peer[0]}:{conn.peer[1]}" if conn else "",
+                    udp_endpoint=f"{conn.udp_addr[0]}:{conn.udp_addr[1]}" if conn and conn.udp_addr else "",
+                    version=conn.version if conn else 0,
+                    encrypted=conn.encrypted if conn else None,
+                )
+            )
+        return WorldInfo(
+            world_id=world.world_id,
+            app_id=world.app_id,
+            max_players=world.max_players,
+            version=world.version,
+            encrypted=world.encrypted,
+            closing=world.closing,
+            host_left=world.host_left,
+            timer_ms=world.timer_ms(self.clock()),
+            players=tuple(players),
+        )
+
+    def world_ids(self) -> list[int]:
+        return sorted(self._worlds)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._conns)
+
+    # === shell API ==============================================================================
+    def tcp_protocol(self, peer: Addr, local: Addr) -> DmeConnection:
+        """A protocol object for a new TCP connection (``servers.tcp.ProtocolFactory``)."""
+        conn = DmeConnection(self, peer, local, self.clock())
+        self._conns.add(conn)
+        return conn
+
+    def set_wakeup(self, fn: Callable[[], None]) -> None:
+        """``fn`` is called when a deadline earlier than the last ``next_deadline`` appears."""
+        self._wakeup = fn
+
+    def set_udp_notify(self, fn: Callable[[], None]) -> None:
+        """``fn`` is called when datagrams become available from ``take_datagrams``."""
+        self._udp_notify = fn
+
+    def take_datagrams(self) -> list[tuple[bytes, Addr]]:
+        out = list(self._udp_out)
+        self._udp_out.clear()
+        return out
+
+    def next_deadline(self) -> float:
+        d = self._next_housekeeping
+        if self._heap and self._heap[0][0] < d:
+            d = self._heap[0][0]
+        self._armed = d
+        return d
+
+    def on_timer(self, now: float) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, _, conn = heapq.heappop(heap)
+            if conn.flush_at == deadline:
+                conn.flush()
+        if now >= self._next_housekeeping:
+            self._next_housekeeping = now + HOUSEKEEPING_INTERVAL
+            self._housekeeping(now)
+        self.dispatch_events()
+
+    def datagram_received(self, data: bytes, addr: Addr, now: float) -> None:
+        self.stats.datagrams_in += 1
+        try:
+            self._on_datagram(data, addr, now)
+        finally:
+            self.dispatch_events()
+
+    # === called by connections ==================================================================
+    def schedule_flush(self, conn: DmeConnection, deadline: float) -> None:
+        conn.flush_at = deadline
+        heapq.heappush(self._heap, (deadline, next(self._seq), conn))
+        if deadline < self._armed:
+            self._armed = deadline
+            self._wakeup()
+
+    def encrypt_cached(self, cipher: FrameCipher, rt_id: int, payload: bytes, ctx: int | None) -> bytes:
+        """A server frame's wire bytes. Short frames under an RC key repeat byte for byte (echo
+        answers: the keystream depends only on key and hash), so they are built once per key."""
+        if ctx is None:
+            return encode_frame(rt_id, payload)
+        if len(payload) > _CACHED_PAYLOAD or ctx == Ctx.RSA_AUTH:
+            return cipher.encrypt(rt_id, payload, ctx)
+        k = (cipher.rc_keys.get(ctx), ctx, rt_id, payload)
+        frame = self._frame_cache.get(k)
+        if frame is None:
+            frame = cipher.encrypt(rt_id, payload, ctx)
+            if len(self._frame_cache) >= _FRAME_CACHE_SIZE:
+                self._frame_cache.clear()
+            self._frame_cache[k] = frame
+        return frame
+
+    def send_datagram(self, data: bytes, addr: Addr) -> None:
+        if len(self._udp_out) >= UDP_OUT_LIMIT:
+            self.stats.dropped_queue_full += 1
+            return
+        self.stats.datagrams_out += 1
+        self._udp_out.append((data, addr))
+        if len(self._udp_out) == 1:
+            self._udp_notify()
+
+    def bind(self, conn: DmeConnection, req: rtm.ClientConnectTcpAuxUdp, now: float) -> str | None:
+        """Attach a CONNECT_TCP_AUX_UDP to its reserved slot; a refusal reason or None."""
+        token = req.access_token or ""
+        slot = self._by_access.get(token)
+        if slot is None:
+            return f"unknown access key {token!r} (world {req.world_id})"
+        world = slot.world
+        if req.world_id != world.world_id:
+            return f"world id {req.world_id} does not match the access key's world {world.world_id}"
+        if world.closing:
+            return f"world {world.world_id} is closing"
+        if slot.conn is not None:
+            return f"access key already in use by {slot.conn.peer[0]}:{slot.conn.peer[1]}"
+        if req.session_key and req.session_key != slot.session_key:
+            log.info(
+                "DME: world %d #%d connects with session key %r, reserved for %r",
+                world.world_id,
+                slot.index,
+                req.session_key,
+                slot.session_key,
+            )
+        if rtm.is_v108(conn.version) != rtm.is_v108(world.version):
+            log.warning(
+                "DME: world %d is v%d but %s talks v%d",
+                world.world_id,
+                world.version,
+                conn.peer[0],
+                conn.version,
+            )
+        if world.encrypted is not None and bool(conn.encrypted) != world.encrypted:
+            log.info(
+                "DME: world %d expects %s clients, %s is %s",
+                world.world_id,
+                "encrypted" if world.encrypted else "clear",
+                conn.peer[0],
+                "encrypted" if conn.encrypted else "clear",
+            )
+        slot.conn = conn
+        conn.slot = slot
+        conn.world = world
+        conn.index = slot.index
+        conn.scert_id = self._new_scert()
+        if world.timer_start is None:
+            world.timer_start = now
+        log.info(
+            "DME: %s:%d bound to world %d #%d (%s, v%d, %s)",
+            conn.peer[0],
+            conn.peer[1],
+            world.world_id,
+            slot.index,
+            slot.name,
+            conn.version,
+            "encrypted" if conn.encrypted else "clear",
+        )
+        return None
+
+    def complete(self, conn: DmeConnection, now: float) -> None:
+        """CONNECT_READY_AUX_UDP: the player is in; tell it, the others and the lobby."""
+        world, slot = conn.world, conn.slot
+        assert world is not None and slot is not None
+        conn.send_complete(now)
+        world.add_member(conn)
+        slot.connected = True
+        ip = conn.udp_addr[0] if conn.udp_addr else conn.peer[0]
+        for other in world.members:
+            if other is not conn and other.wants_notify:
+                msg = rtm.ServerConnectNotify(player_index=conn.index, scert_id=_i16(conn.scert_id), ip=ip)
+                other.send_tcp(RT.SERVER_CONNECT_NOTIFY, msg.encode(other.version))
+        if conn.udp_addr is None:
+            log.warning("%s: completed without an aux-UDP connect; UDP relays to it are dropped", conn.label)
+        log.info(
+            "DME: world %d #%d (%s) connected; %d in the world",
+            world.world_id,
+            conn.index,
+            slot.name,
+            len(world.members),
+        )
+        self._emit("on_player_connected", world.world_id, conn.index, slot.session_key)
+
+    def relay(self, src: DmeConnection, raw: RawFrame, udp: bool, now: float) -> None:
+        """Deliver an app frame as APP_SINGLE stamped with the sender's index (see ``dme.wire``)."""
+        world = src.world
+        if world is None:
+            return
+        self.stats.relayed_in += 1
+        rid = raw.id
+        try:
+            if rid == wire.BROADCAST:
+                body, flag, targets = raw.payload, _BROADCAST, world.members
+            elif rid == wire.SINGLE:
+                target, body = wire.single_target(raw.payload)
+                t = world.by_index.get(target)
+                flag, targets = _SINGLE, ((t,) if t is not None else ())
+            else:
+                indexes, body = wire.list_targets(raw.payload)
+                by_index = world.by_index
+                flag, targets = _LIST, [by_index[i] for i in indexes if i in by_index]
+        except ProtocolError as exc:
+            self.stats.dropped_bad += 1
+            log.info("%s: bad app frame dropped: %s", src.label, exc.reason)
+            return
+        frame = wire.relay_frame(src.index, body, raw.hash)
+        n = 0
+        if udp:
+            for t in targets:
+                if (t is src and rid == wire.BROADCAST) or not t.recv_flags & flag:
+                    continue
+                if t.udp_addr is None:
+                    self.stats.dropped_no_udp += 1
+                elif t.queue_udp(frame, now):
+                    n += 1
+                else:
+                    self.stats.dropped_queue_full += 1
+            self.stats.delivered_udp += n
+        else:
+            for t in targets:
+                if (t is src and rid == wire.BROADCAST) or not t.recv_flags & flag:
+                    continue
+                t.queue_tcp(frame, now)
+                n += 1
+            self.stats.delivered_tcp += n
+
+    def detach(self, conn: DmeConnection, reason: str) -> None:
+        """The connection is going: free its slot, tell the others, and the lobby unless it asked."""
+        conn.flush_at = None
+        conn.tcp_q = []
+        conn.udp_q = []
+        if conn.udp_addr is not None and self._by_udp.get(conn.udp_addr) is conn:
+            del self._by_udp[conn.udp_addr]
+        slot = conn.slot
+        if slot is None:
+            return
+        world = slot.world
+        conn.slot = None
+        slot.conn = None
+        was_member = world.remove_member(conn)
+        if was_member and not world.removed:
+            for other in world.members:
+                if other.wants_notify:
+                    msg = rtm.ServerDisconnectNotify(
+                        player_index=conn.index, scert_id=_i16(conn.scert_id), ip=conn.peer[0]
+                    )
+                    other.send_tcp(RT.SERVER_DISCONNECT_NOTIFY, msg.encode(other.version))
+        self._drop_slot(slot)
+        if slot.index == HOST_INDEX and world.slots and not world.removed:
+            world.host_left = True
+        log.info("DME: world %d #%d (%s) left: %s", world.world_id, slot.index, slot.name, reason)
+        if not slot.silent:
+            self._emit("on_player_left", world.world_id, slot.index, slot.session_key, reason)
+        if world.connected_count() == 0:
+            world.empty_since = self.clock()
+        self._maybe_remove_closing(world)
+
+    def connection_lost(self, conn: DmeConnection, reason: str) -> None:
+        self._conns.discard(conn)
+        if conn.phase is not Phase.CLOSED:
+            conn.phase = Phase.CLOSED
+            if conn.slot is not None:
+                log.info("%s: connection lost: %s", conn.label, reason)
+            self.detach(conn, reason)
+        self.dispatch_events()
+
+    def dispatch_events(self) -> None:
+        """Run the lobby callbacks queued by what just happened (never re-entered)."""
+        if self._dispatching or not self._pending:
+            return
+        self._dispatching = True
+        try:
+            while self._pending:
+                name, args = self._pending.pop(0)
+                fn = getattr(self.events, name, None)
+                if fn is None:
+                    continue
+                try:
+                    fn(*args)
+                except Exception:
+                    log.exception("DME: lobby callback %s%r failed", name, args)
+        finally:
+            self._dispatching = False
+
+    # === internals ==============================================================================
+    def _emit(self, name: str, *args: Any) -> None:
+        self._pending.append((name, args))
+
+    def _world(self, world_id: int) -> World:
+        world = self._worlds.get(world_id)
+        if world is None:
+            raise DmeError(f"no world {world_id}")
+        return world
+
+    def _new_world_id(self) -> int:
+        for _ in range(0x10000):
+            wid = self._next_world_id
+            self._next_world_id = wid % 0xFFFF + 1  # 1..65535: fits the 1.08 u16 field
+            if wid not in self._worlds:
+                return wid
+        raise DmeError("no free world id")
+
+    def _new_scert(self) -> int:
+        for _ in range(0x10000):
+            sid = self._next_scert
+            self._next_scert = sid % 0xFFFF + 1
+            if sid not in self._scerts:
+                self._scerts.add(sid)
+                return sid
+        raise DmeError("no free scert id")
+
+    def _new_access_key(self) -> str:
+        while True:
+            key = base64.b64encode(self.rng(ACCESS_KEY_BYTES)).decode("ascii")
+            if key not in self._by_access:
+                return key
+
+    def _drop_slot(self, slot: Slot) -> None:
+        world = slot.world
+        if world.slots.get(slot.index) is slot:
+            del world.slots[slot.index]
+        if world.by_session.get(slot.session_key) is slot:
+            del world.by_session[slot.session_key]
+        if self._by_access.get(slot.access_key) is slot:
+            del self._by_access[slot.access_key]
+
+    def _maybe_remove_closing(self, world: World) -> None:
+        if world.closing and not world.removed and world.connected_count() == 0:
+            self._remove_world(world, "game ended and its last player left", report=True)
+
+    def _remove_world(self, world: World, reason: str, report: bool) -> None:
+        if world.removed:
+            return
+        world.removed = True
+        world.closing = True
+        for slot in list(world.slots.values()):
+            slot.silent = True  # the world's removal covers its players
+            if slot.conn is not None:
+                slot.conn.close(reason, DisconnectReason.END_GAME)
+            else:
+                self._drop_slot(slot)
+        self._worlds.pop(world.world_id, None)
+        log.info("DME: world %d removed: %s", world.world_id, reason)
+        if report:
+            self._emit("on_world_removed", world.world_id, reason)
+
+    def _housekeeping(self, now: float) -> None:
+        t = self.timeouts
+        for conn in list(self._conns):
+            if conn.phase is Phase.CLOSED:
+                continue
+            if conn.phase is not Phase.COMPLETE:
+                if now - conn.created > t.handshake:
+                    log.warning("%s: handshake not completed in %g s, disconnected", conn.label, t.handshake)
+                    conn.close("handshake not completed in time")
+            elif now - conn.last_rx > t.dme_client:
+                log.warning("%s: nothing heard for %g s, disconnected", conn.label, t.dme_client)
+                conn.close(f"no traffic for {t.dme_client:g} s", DisconnectReason.TIMEOUT)
+            elif conn.next_echo is not None and now >= conn.next_echo:
+                conn.send_server_echo()
+                conn.next_echo = now + t.dme_echo
+        for world in list(self._worlds.values()):
+            for slot in list(world.slots.values()):
+                if slot.conn is None and now - slot.reserved_at > t.dme_client:
+                    self._drop_slot(slot)
+                    log.info(
+                        "DME: world %d #%d (%s) reservation expired", world.world_id, slot.index, slot.name
+                    )
+                    self._emit(
+                        "on_player_left", world.world_id, slot.index, slot.session_key, "never connected"
+                    )
+            if world.connected_count() == 0 and now - world.empty_since >= t.dme_empty_world:
+                why = "nobody connected" if world.timer_start is None else "empty"
+                self._remove_world(world, f"{why} for {t.dme_empty_world:g} s", report=True)
+
+    # --- UDP ------------------------------------------------------------------------------------
+    def _on_datagram(self, data: bytes, addr: Addr, now: float) -> None:
+        conn = self._by_udp.get(addr)
+        try:
+            frames = split_datagram(data, wire.MAX_FRAME_PAYLOAD)
+        except ProtocolError as exc:
+            self.stats.dropped_bad += 1
+            self._drop_log(
+                now,
+                "DME UDP: dropped %d bytes from %s:%d: %s; %s",
+                len(data),
+                addr[0],
+                addr[1],
+                exc.reason,
+                data[:24].hex(" "),
+            )
+            return
+        if conn is None:
+            for raw in frames:
+                if raw.id == RT.CLIENT_CONNECT_AUX_UDP:
+                    self._udp_connect(raw, addr, now)
+                else:
+                    self.stats.dropped_unknown_endpoint += 1
+                    self._drop_log(
+                        now,
+                        "DME UDP: dropped %s from %s:%d, not a connected player's endpoint",
+                        raw.name,
+                        addr[0],
+                        addr[1],
+                    )
+            return
+        conn.last_rx = now
+        for raw in frames:
+            rid = raw.id
+            if conn.phase is Phase.CLOSED:
+                return
+            if rid in wire.APP_IDS:
+                if conn.phase is Phase.COMPLETE:
+                    self.relay(conn, raw, True, now)
+            elif rid == RT.CLIENT_CONNECT_AUX_UDP:
+                self._udp_connect(raw, addr, now)
+            else:
+                try:
+                    frame = conn.decrypt(raw)
+                except CryptoError as exc:
+                    self.stats.dropped_bad += 1
+                    self._drop_log(
+                        now, "DME UDP: dropped %s from %s:%d: %s", raw.name, addr[0], addr[1], exc.reason
+                    )
+                    continue
+                conn.on_udp_frame(frame, now)
+
+    def _udp_connect(self, raw: RawFrame, addr: Addr, now: float) -> None:
+        """CONNECT_AUX_UDP: find the player it names, check it, bind ``addr``, answer (each copy)."""
+        known = self._by_udp.get(addr)
+        candidates = [known] if known is not None else []
+        candidates += [
+            c
+            for c in self._conns
+            if c is not known and c.slot is not None and c.phase in (Phase.TCP_READY, Phase.COMPLETE)
+        ]
+        h = raw.hash
+        key: bytes | None = None
+        if h and not is_null_hash(h):
+            plain = None
+            if hash_ctx(h) == Ctx.RC_CLIENT_SESSION:
+                # Consoles encrypt it under the world key: one try per waiting world first.
+                ordered: list[bytes] = []
+                if known is not None:
+                    ordered += known.candidate_keys()
+                ordered += [
+                    c.candidate_keys()[0] for c in candidates if c.udp_addr is None and c.candidate_keys()
+                ]
+                ordered += [k for c in candidates for k in c.candidate_keys()]
+                for k in dict.fromkeys(ordered):
+                    plain = ps2_rc4.decrypt(k, raw.payload, h)
+                    if plain is not None:
+                        key = k
+                        break
+            if plain is None:
+                self.stats.dropped_bad += 1
+                self._drop_log(
+                    now,
+                    "DME UDP: CONNECT_AUX_UDP from %s:%d opens with no waiting player's key",
+                    addr[0],
+                    addr[1],
+                )
+                return
+        else:
+            plain = raw.payload
+        version = _AUX_UDP_SIZES.get(len(plain))
+        if version is None:
+            self.stats.dropped_bad += 1
+            self._drop_log(
+                now, "DME UDP: CONNECT_AUX_UDP of %d bytes from %s:%d", len(plain), addr[0], addr[1]
+            )
+            return
+        msg = rtm.ClientConnectAuxUdp.decode(plain, version)
+        world = self._worlds.get(msg.world_id)
+        slot = world.slots.get(msg.player_id) if world is not None else None
+        conn = slot.conn if slot is not None else None
+        problem = None
+        if conn is None or conn not in candidates:
+            problem = f"names world {msg.world_id} #{msg.player_id}, which is not waiting for it"
+        elif rtm.is_v108(conn.version) != rtm.is_v108(version):
+            problem = f"has the v{version} layout, the player talks v{conn.version}"
+        elif key is not None and not conn.owns_key(key):
+            problem = "is encrypted with another player's key"
+        elif key is None and conn.encrypted:
+            problem = "is clear from an encrypted session"
+        elif not rtm.is_v108(version) and msg.scert_id != conn.scert_id & 0xFFFF:
+            problem = f"carries scert id {msg.scert_id}, expected {conn.scert_id}"
+        if problem is not None:
+            self.stats.dropped_bad += 1
+            self._drop_log(
+                now, "DME UDP: CONNECT_AUX_UDP from %s:%d dropped: it %s", addr[0], addr[1], problem
+            )
+            return
+        assert conn is not None
+        if conn.udp_addr is not None and conn.udp_addr != addr:
+            if conn.phase is Phase.COMPLETE:
+                self.stats.dropped_bad += 1
+                self._drop_log(
+                    now,
+                    "DME UDP: %s is bound to %s:%d; connect from %s:%d ignored",
+                    conn.label,
+                    conn.udp_addr[0],
+                    conn.udp_addr[1],
+                    addr[0],
+                    addr[1],
+                )
+                return
+            self._by_udp.pop(conn.udp_addr, None)
+        other = self._by_udp.get(addr)
+        if other is not None and other is not conn:
+            self.stats.dropped_bad += 1
+            self._drop_log(now, "DME UDP: %s:%d already belongs to %s", addr[0], addr[1], other.label)
+            return
+        if conn.udp_addr != addr:
+            log.info("%s: aux UDP bound to %s:%d", conn.label, addr[0], addr[1])
+        conn.udp_addr = addr
+        self._by_udp[addr] = conn
+        conn.last_rx = now
+        self.send_datagram(conn.accept_udp(addr), addr)
+
+
+def _i16(value: int) -> int:
+    """A u16 scert id in the signed 16-bit field of the notify messages."""
+    value &= 0xFFFF
+    return value - 0x10000 if value >= 0x8000 else value

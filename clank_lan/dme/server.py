@@ -1,0 +1,134 @@
+"""The trio shell of the DME: the TCP listener, the one UDP socket and the timer, nothing else.
+
+Every TCP connection runs through ``servers.tcp.run_stream`` (its own task, errors logged and
+confined to it, bounded output). The UDP socket has one receive task and one send task; a bad
+datagram is logged by the manager and never stops the port. One timer task drives aggregation
+flushes, echoes and timeouts for all players from ``DmeManager.next_deadline``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from clank_lan.dme.conn import DmeConnection
+from clank_lan.dme.manager import DmeManager
+from clank_lan.servers.tcp import serve_tcp
+
+log = logging.getLogger("clank_lan.dme")
+
+RECV_SIZE = 65536
+
+
+class _Wake:
+    """A resettable wake-up flag for one waiting task."""
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+
+    def set(self) -> None:
+        self.event.set()
+
+    def reset(self) -> None:
+        if self.event.is_set():
+            self.event = trio.Event()
+
+
+class _Clocked:
+    """Adapts a ``DmeConnection`` to ``run_stream`` with the manager's clock (one time base)."""
+
+    __slots__ = ("conn", "dme", "outbox")
+
+    def __init__(self, dme: DmeManager, conn: DmeConnection) -> None:
+        self.dme = dme
+        self.conn = conn
+        self.outbox = conn.outbox
+
+    def data_received(self, data: bytes, now: float) -> None:
+        self.conn.data_received(data, self.dme.clock())
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def on_timer(self, now: float) -> None:
+        return None
+
+    def connection_lost(self, reason: str) -> None:
+        self.conn.connection_lost(reason)
+
+
+async def serve_dme(
+    dme: DmeManager,
+    tcp_listener: trio.SocketListener,
+    udp_socket: trio.socket.SocketType,
+    *,
+    task_status=trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the DME on an open TCP listener and a bound UDP socket until cancelled.
+
+    ``task_status.started`` receives ``(tcp_port, udp_port)`` as bound.
+    """
+    timer_wake = _Wake()
+    udp_wake = _Wake()
+    dme.set_wakeup(timer_wake.set)
+    dme.set_udp_notify(udp_wake.set)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_timer_loop, dme, timer_wake)
+            nursery.start_soon(_udp_sender, dme, udp_socket, udp_wake)
+            nursery.start_soon(_udp_receiver, dme, udp_socket)
+            tcp_port = await nursery.start(
+                serve_tcp,
+                "DME",
+                tcp_listener,
+                lambda peer, local: _Clocked(dme, dme.tcp_protocol(peer, local)),
+            )
+            udp_port = udp_socket.getsockname()[1]
+            log.info("DME: TCP port %d, UDP port %d", tcp_port, udp_port)
+            task_status.started((tcp_port, udp_port))
+    finally:
+        dme.set_wakeup(_nothing)
+        dme.set_udp_notify(_nothing)
+
+
+def _nothing() -> None:
+    return None
+
+
+async def _timer_loop(dme: DmeManager, wake: _Wake) -> None:
+    while True:
+        delay = dme.next_deadline() - dme.clock()
+        if delay > 0:
+            with trio.move_on_after(delay):
+                await wake.event.wait()
+        else:
+            await trio.lowlevel.checkpoint()
+        wake.reset()
+        try:
+            dme.on_timer(dme.clock())
+        except Exception:
+            log.exception("DME: timer processing failed")
+
+
+async def _udp_receiver(dme: DmeManager, sock: trio.socket.SocketType) -> None:
+    while True:
+        try:
+            data, addr = await sock.recvfrom(RECV_SIZE)
+        except (ConnectionResetError, ConnectionRefusedError):
+            continue  # ICMP port unreachable for an earlier datagram (Windows, Linux connected UDP)
+        try:
+            dme.datagram_received(data, addr[:2], dme.clock())
+        except Exception:
+            log.exception("DME UDP: datagram from %s:%d failed", addr[0], addr[1])
+
+
+async def _udp_sender(dme: DmeManager, sock: trio.socket.SocketType, wake: _Wake) -> None:
+    while True:
+        await wake.event.wait()
+        wake.reset()
+        for data, addr in dme.take_datagrams():
+            try:
+                await sock.sendto(data, addr)
+            except OSError as exc:
+                log.debug("DME UDP: send to %s:%d failed: %s", addr[0], addr[1], exc)
