@@ -61,6 +61,7 @@ class MasApp(CommonHandlers, MediusApp):
                 created_at=time.monotonic(),
             )
             self.svc.attach(s, conn)
+        s.connection_class = req.connection_class
         self.svc.stage(s, conn.peer[0], "mas", "session begun")
         self.reply(
             conn,

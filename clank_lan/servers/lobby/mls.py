@@ -195,6 +195,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
                 account_id=m.account_id,
                 account_name=m.account_name,
                 stats=self._stats_of(m),
+                connection_class=m.connection_class,
             )
             for m in members
         ]
@@ -423,6 +424,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
                 account_name=acct.name if acct else online.account_name,
                 app_id=online.app_id if online else s.app_id,
                 player_status=self.player_status(online),
+                connection_class=online.connection_class if online else 1,
                 stats=acct.stats if acct else bytes(256),
             ),
         )

@@ -154,6 +154,7 @@ class GameHandlers:
                 account_id=p.session.account_id,
                 account_name=p.session.account_name,
                 stats=self._stats_of(p.session),
+                connection_class=p.session.connection_class,
             )
             for p in players
         ]

@@ -22,7 +22,8 @@ from clank_lan.servers.lobby_conn import LobbyConnection
 log = logging.getLogger("clank_lan.mls")
 
 S = CallbackStatus
-_FILE_DOES_NOT_EXIST = -963
+#: What Sony's MLS answered for a file it did not have (b41 frame 94): DB_ERROR, transfer status 0.
+_NO_SUCH_FILE_STATUS = CallbackStatus.DB_ERROR
 
 
 class SocialHandlers:
@@ -619,7 +620,7 @@ class SocialHandlers:
     def file_download(self, conn: LobbyConnection, req) -> None:
         self.reply(
             conn,
-            mf.FileDownloadResponse(message_id=req.message_id, status=_FILE_DOES_NOT_EXIST, xfer_status=4),
+            mf.FileDownloadResponse(message_id=req.message_id, status=_NO_SUCH_FILE_STATUS, xfer_status=0),
         )
 
 

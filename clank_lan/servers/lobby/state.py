@@ -62,6 +62,7 @@ class Session:
     machine_id: bytes = b""
     encoding: int = 1
     language: int = 1
+    connection_class: int = 1  # MediusConnectionType from SessionBegin (1 = Ethernet)
     channel_id: int | None = None
     game_id: int | None = None
     dme_index: int | None = None
