@@ -29,7 +29,7 @@ bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 binary: $(STAMP)
-	$(BIN)/pyinstaller --noconfirm --clean build/clank_lan.spec
+	$(BIN)/python build/build.py
 
 clean:
 	rm -rf $(VENV) build/out dist *.egg-info

@@ -1,3 +1,4 @@
+from clank_lan._frozen import run_main
 from clank_lan.cli import main
 
-raise SystemExit(main())
+raise SystemExit(run_main(main))

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "client": ("clank_lan.client.cli", "headless client: log in, chat, create/join games, bots, doctor"),
     "dissect": ("clank_lan.dissect.cli", "decode a pcap/pcapng capture of SCE-RT/Medius traffic"),
     "hosts-ini": ("clank_lan.dns.hosts_cli", "write a PCSX2 DNS hosts file pointing the game names here"),
+    "selftest": ("clank_lan.selftest", "start every server on 127.0.0.1 and check that each answers"),
 }
 
 

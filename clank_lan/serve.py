@@ -93,7 +93,7 @@ async def serve(
 
     async def extra(engine: Engine, nursery: trio.Nursery) -> None:
         if dns_settings is not None:
-            await _start_dns(engine, nursery, dns_settings)
+            await start_dns(engine, nursery, dns_settings)
 
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(engine.run, extra=extra))
@@ -124,7 +124,7 @@ def _dns_settings(config: Config, args: argparse.Namespace):
     return settings
 
 
-async def _start_dns(engine, nursery: trio.Nursery, settings) -> None:
+async def start_dns(engine, nursery: trio.Nursery, settings) -> None:
     from clank_lan.dns.server import serve_dns
     from clank_lan.net.ports import PortUnavailable
 
