@@ -176,3 +176,73 @@ async def test_operator_commands_from_chat_console_share_one_registry():
                 while engine.lobby.lobby.by_name("pest") is not None:
                     await trio.sleep(0.02)
             assert "pest" not in "\n".join(run_command(engine, "players"))
+
+
+async def _wait_for(predicate, timeout: float = 5.0) -> None:
+    with trio.fail_after(timeout):
+        while not predicate():
+            await trio.sleep(0.02)
+
+
+@pytest.mark.parametrize("title", TITLES)
+async def test_dme_joins_and_leaves_update_the_lobby_game(title):
+    from clank_lan.client.dme_client import connect_dme
+
+    prof = profile(title)
+    async with running_engine() as engine:
+        ports = ports_of(engine)
+        async with (
+            LobbyClient.open("127.0.0.1", prof, ports) as host,
+            LobbyClient.open("127.0.0.1", prof, ports) as guest,
+        ):
+            await host.login("host", "h")
+            await guest.login("guest", "g")
+            game_id = await host.create_game("lan party")
+            game = engine.lobby.lobby.games[game_id]
+            hj = await host.join_game(game_id)
+            async with connect_dme(host.dme_params(hj)) as hd:
+                assert hd.index == 0
+                await host.world_report(game_id, "lan party", status=2)
+                await _wait_for(lambda: game.status == 2)
+                gj = await guest.join_game(game_id)
+                async with connect_dme(guest.dme_params(gj)) as gd:
+                    assert gd.index == 1
+                    await _wait_for(lambda: all(p.connected for p in game.players.values()))
+                    assert len(game.players) == 2
+                    assert [g.player_count for g in await guest.games()] == [2]
+                await _wait_for(lambda: len(game.players) == 1)
+            if title == "uya":  # the host leaving ends a UYA game at once
+                await _wait_for(lambda: game_id not in engine.lobby.lobby.games)
+            else:
+                await _wait_for(lambda: not game.players)
+            assert engine.lobby.lobby.sessions[hj.session_key].game_id is None
+
+
+async def test_a_game_nobody_connects_to_disappears_after_its_timeout():
+    cfg = ephemeral_config("[timeouts]\ndme_empty_world = 0.5\n")
+    async with (
+        running_engine(cfg) as engine,
+        LobbyClient.open("127.0.0.1", profile("dl"), ports_of(engine)) as c,
+    ):
+        await c.login("lonely", "pw")
+        await c.create_game("ghost town")
+        assert [g.game_name for g in await c.games()] == ["ghost town"]
+        await _wait_for(lambda: not engine.lobby.lobby.games, timeout=6)
+        assert await c.games() == []
+
+
+async def test_end_game_report_closes_the_world():
+    async with (
+        running_engine() as engine,
+        LobbyClient.open("127.0.0.1", profile("uya"), ports_of(engine)) as c,
+    ):
+        await c.login("finisher", "pw")
+        game_id = await c.create_game("short one")
+        world = engine.lobby.lobby.games[game_id].dme_world_id
+        from clank_lan.protocol import medius as m
+
+        await c.mls.send(
+            m.EndGameReport(session_key=c.session_key, world_id=game_id, winning_team="blue", final_score=10)
+        )
+        await _wait_for(lambda: game_id not in engine.lobby.lobby.games)
+        assert engine.dme.world_info(world) is None or world not in engine.dme.world_ids()

@@ -126,7 +126,9 @@ async def _print_games(c: LobbyClient) -> None:
 
 
 async def _bot(c: LobbyClient, args: argparse.Namespace) -> int:
-    from clank_lan.client.bot import run_bot_for
+    import math
+
+    from clank_lan.client.bot import run_bot
 
     if args.create:
         game_id = await c.create_game(args.create)
@@ -135,6 +137,9 @@ async def _bot(c: LobbyClient, args: argparse.Namespace) -> int:
         game_id = await c.find_game(args.join)
     join = await c.join_game(game_id)
     print(f"game {game_id}: DME {join.dme_ip}:{join.dme_port} world {join.world_id}", flush=True)
-    report = await run_bot_for(c, join, args.duration or None)
-    print(report.summary() if hasattr(report, "summary") else report, flush=True)
+    if args.create:  # the host tells the lobby the game is on, as a console's host does
+        await c.world_report(game_id, args.create, status=2)
+    report = await run_bot(c.dme_params(join), args.duration or math.inf)
+    for line in report.lines():
+        print(line, flush=True)
     return 0

@@ -503,6 +503,22 @@ class LobbyClient:
             access_key=ci.access_key,
         )
 
+    def dme_params(self, join: JoinInfo):
+        """What the DME client needs to connect to the game ``join`` describes."""
+        from clank_lan.client.dme_client import DmeParams
+
+        return DmeParams(
+            host=join.dme_ip,
+            tcp_port=join.dme_port,
+            world_id=join.world_id,
+            access_key=join.access_key,
+            session_key=join.session_key,
+            version=self.profile.version,
+            encrypt=self.encrypt,
+            app_id=self.profile.app_id,
+            nat=(join.nat_ip, join.nat_port) if join.nat_port else None,
+        )
+
     async def world_report(self, game_id: int, name: str, status: int, player_count: int = 1) -> None:
         link = self._mls()
         if self.profile.v109:

@@ -43,6 +43,11 @@ class ChatLine(Event, frozen=True, kw_only=True):
     whisper_to: str = ""
 
 
+#: Title families whose game ends when the host (DME index 0) leaves; the others migrate the
+#: host among the remaining consoles themselves (Deadlocked) or keep the world.
+HOST_LEAVING_ENDS_GAME = frozenset({"uya"})
+
+
 def family(title: Title) -> str:
     """Account namespace of a title: every region and build of one game shares accounts."""
     return title.key.split("-", 1)[0]
@@ -218,6 +223,16 @@ class LobbyServices:
         if p is not None and p.session.game_id == g.id:
             p.session.game_id = None
             p.session.dme_index = None
+        if index == 0 and family(title_for_app_id(g.app_id)) in HOST_LEAVING_ENDS_GAME:
+            # UYA: the others see index 0 leave and the match is over for them; the world stays
+            # until they have left, but the game is gone from the list at once.
+            g.status = WorldStatus.CLOSED
+            g.ended_at = self.engine.wall_clock()
+            self.lobby.remove_game(g)
+            if self.dme is not None and g.dme_world_id is not None:
+                self.dme.end_world(g.dme_world_id, brutal=False)
+            log.info("game %d %r closed: the host left", g.id, g.name)
+            return
         if not any(pl.connected for pl in g.players.values()):
             import trio
 
