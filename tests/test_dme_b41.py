@@ -36,7 +36,8 @@ CONSOLE_UDP = ("192.168.1.107", 6981)
 
 _LINE = re.compile(
     r"^(?P<ts>[\d.]+) (?P<tr>TCP|UDP) (?P<src>[\d.]+):(?P<sport>\d+)->(?P<dst>[\d.]+):(?P<dport>\d+) "
-    r"(?P<id>[0-9a-f]{2}) (?P<name>\S+) (?:(?P<clear>clear)|(?P<enc0>enc0)|ctx=(?P<ctx>\d) h=(?P<h>[0-9a-f]{8})) "
+    r"(?P<id>[0-9a-f]{2}) (?P<name>\S+) "
+    r"(?:(?P<clear>clear)|(?P<enc0>enc0)|ctx=(?P<ctx>\d) h=(?P<h>[0-9a-f]{8})) "
     r"len=(?P<len>\d+)(?: (?P<status>ok|UNDECRYPTED))? ?(?P<hex>[0-9a-f]*)\s*$"
 )
 
@@ -218,6 +219,8 @@ def test_b41_dme_session_replayed():
         ip=SONY_DME, port=50002
     )
     assert len(console.peers) == 2 and console.peers[0] != console.peers[1]
+    # the DME predicted the console's encrypted UDP connect exactly (found by its checksum)
+    assert (dme.stats.udp_connects_indexed, dme.stats.udp_connects_searched) == (2, 0)
 
     # --- UDP: one accept per connect (the console sent two), then echo answers ---------------
     sony_udp = [f for f in sony if f.udp]

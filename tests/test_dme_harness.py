@@ -236,6 +236,9 @@ def test_handshake_shape_and_events(version, encrypt):
     flagged = [f.hash is not None for w in p.tcp_wire for f in frames(w) if f.id != RT.SERVER_HELLO]
     assert all(flagged) if encrypt else not any(flagged)
     assert net.lobby.connected == [(wid, 0, p.core.params.session_key)]
+    copies = 1 if version == 108 else 2
+    assert net.dme.stats.udp_connects_indexed == (copies if encrypt else 0)
+    assert net.dme.stats.udp_connects_searched == 0
     info = net.dme.world_info(wid)
     assert info is not None and info.players[0].state == "connected"
     assert info.players[0].udp_endpoint == f"{p.addr[0]}:{p.addr[1]}"

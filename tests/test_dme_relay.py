@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import struct
 
@@ -16,10 +17,11 @@ from clank_lan.client.dme_client import (
 )
 from clank_lan.config import TimeoutSettings
 from clank_lan.dme import DmeError, wire
-from clank_lan.dme.conn import Phase
+from clank_lan.dme.conn import QUEUE_LIMIT, Phase
 from clank_lan.dme.manager import DROP_LOG_BURST
 from clank_lan.protocol.crypto.hashing import null_hash
-from clank_lan.protocol.framing import HEADER, TcpDeframer, encode_frame, split_datagram
+from clank_lan.protocol.errors import ProtocolError
+from clank_lan.protocol.framing import HEADER, encode_frame, split_datagram
 from clank_lan.protocol.rt_ids import RT
 from clank_lan.protocol.rt_messages import DisconnectReason
 from tests.test_dme_harness import Net, Player, frames
@@ -195,8 +197,20 @@ def test_datagrams_are_at_most_584_bytes_and_as_few_as_possible():
     total = sum(len(d) for d in dgrams)
     frame_len = HEADER.size + 2 + 40
     assert len(dgrams) == -(-total // (wire.MAX_DATAGRAM // frame_len * frame_len))
-    for d, nxt in zip(dgrams, dgrams[1:]):
+    for d in dgrams[:-1]:
         assert len(d) + frame_len > wire.MAX_DATAGRAM, "two datagrams could have been one"
+
+
+def test_a_receivers_udp_queue_is_bounded():
+    net, _, (a, b) = room(2, 110, False)
+    for i in range(2000):  # ~90 KB for b within one aggregation window
+        a.core.send_broadcast(b"\x02\x09" + i.to_bytes(2, "little") + bytes(36), udp=True)
+    net.pump()
+    net.advance(AGG)
+    got = len(b.apps(True))
+    assert got * (HEADER.size + 2 + 40) <= QUEUE_LIMIT < (got + 1) * (HEADER.size + 2 + 40)
+    assert net.dme.stats.dropped_queue_full == 2000 - got
+    assert all(len(d) <= wire.MAX_DATAGRAM for d in b.udp_wire)
 
 
 def test_echo_and_timebase():
@@ -322,7 +336,7 @@ def test_callbacks_may_call_back_into_the_dme():
 
 
 def test_silent_client_is_dropped_after_25_s():
-    net, wid, (a, b) = room(2, 110, True)
+    net, _, (a, b) = room(2, 110, True)
     b.mute = True
     for _ in range(30):
         a.core.echo()
@@ -405,7 +419,7 @@ def test_wrong_access_key_or_world_is_refused_and_logged(caplog):
 
 
 def test_spoofed_and_garbage_datagrams_are_dropped_and_logged(caplog):
-    net, wid, (a, b) = room(2, 110, True)
+    net, _, (a, b) = room(2, 110, True)
     spoof = ("192.168.1.66", 4444)
     with caplog.at_level(logging.WARNING, logger="clank_lan.dme"):
         net.dme.datagram_received(encode_frame(RT.CLIENT_APP_BROADCAST, b"\x02\x09fake"), spoof, net.clock())
@@ -442,6 +456,22 @@ def test_udp_connect_for_another_player_is_refused(caplog):
     assert b.conn.udp_addr == b.addr
 
 
+def test_udp_connect_with_unexpected_fields_is_still_found():
+    """A console that puts another port in its CONNECT_AUX_UDP misses the predicted checksum; the
+    DME then tries the waiting players' keys."""
+    net = Net()
+    wid = net.world(110)
+    net.connect(wid)
+    p = net.connect(wid, join=False)
+    p.core.params = dataclasses.replace(p.core.params, tcp_port=1234)
+    p.core.start()
+    net.pump()
+    assert p.conn.phase is Phase.COMPLETE and p.conn.udp_addr == p.addr
+    # the first player's two copies and this one's repeat (its endpoint is known by then) were
+    # looked up; this player's first copy needed the search
+    assert (net.dme.stats.udp_connects_indexed, net.dme.stats.udp_connects_searched) == (3, 1)
+
+
 def test_dropped_datagram_log_is_rate_limited(caplog):
     net = Net()
     with caplog.at_level(logging.WARNING, logger="clank_lan.dme"):
@@ -456,10 +486,13 @@ def test_dropped_datagram_log_is_rate_limited(caplog):
 
 def test_malformed_tcp_frame_is_a_protocol_error_for_that_connection_only():
     net, _, (a, b) = room(2, 110, True)
-    with pytest.raises(Exception, match="does not fit|needs|bytes"):
+    with pytest.raises(ProtocolError, match=r"ClientSetAggTime \(v110\) needs 2 bytes"):
         a.conn.data_received(encode_frame(RT.CLIENT_SET_AGG_TIME, b"\x01"), net.clock())
-    net.drop(a, "protocol error")
+    net.drop(a, "protocol error")  # what the shell does with it
+    net.pump()
+    assert [e.index for e in b.of(PeerDisconnected)] == [a.index] and b.alive
+    c = net.connect(net.dme.world_ids()[0])
     b.core.send_broadcast(b"fine")
     net.pump()
-    assert b.alive and b.conn.phase is Phase.COMPLETE
-    assert TcpDeframer().feed(b"") == []
+    net.advance(AGG)
+    assert [(e.source, e.payload) for e in c.apps()] == [(b.index, b"fine")]

@@ -310,11 +310,17 @@ async def test_bad_input_is_dropped_and_logged(caplog):
                 with pytest.raises(DmeConnectError):
                     async with connect_dme(wrong_world, timeout=2.0):
                         pass
+                junk = await trio.open_tcp_stream(LOCAL, dme.tcp_port)  # a frame of 65535 bytes: refused
+                async with junk:
+                    await junk.send_all(b"\x24\xff\xff" + bytes(64))
+                    with trio.fail_after(2):
+                        assert await junk.receive_some(100) == b""
                 await until(lambda: dme.stats.dropped_unknown_endpoint >= 1 and dme.stats.dropped_bad >= 1)
             assert "not a connected player's endpoint" in caplog.text
             assert "DME UDP: dropped 40 bytes" in caplog.text
             assert "unknown access key 'NOPE'" in caplog.text
             assert f"world id {other_wid} does not match" in caplog.text
+            assert "declares 65535 payload bytes, over the limit of 2048" in caplog.text
             a.send_broadcast(b"\x02\x09real", udp=True)
             await until(lambda: len(box.apps()) >= 1)
             await trio.sleep(0.05)

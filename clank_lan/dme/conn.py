@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from clank_lan.dme import wire
 from clank_lan.logs import FrameLogger
 from clank_lan.protocol import rt_messages as rtm
-from clank_lan.protocol.crypto.hashing import Ctx
+from clank_lan.protocol.crypto.hashing import Ctx, hash_ctx, is_null_hash
 from clank_lan.protocol.crypto.session import CryptoError, Frame, FrameCipher, Suite
 from clank_lan.protocol.errors import ProtocolError
 from clank_lan.protocol.framing import RawFrame, pack_datagrams, split_frames
@@ -52,6 +52,7 @@ ALL_FLAGS = int(RecvFlag.BROADCAST | RecvFlag.LIST | RecvFlag.SINGLE | RecvFlag.
 #: Before CONNECT_READY_TCP/SET_RECV_FLAG a 1.09+ client gets singles and lists (Horizon's default).
 DEFAULT_FLAGS = int(RecvFlag.SINGLE | RecvFlag.LIST)
 MAX_AGG_MS = 500
+_ECHO = int(RT.CLIENT_ECHO)
 _NOTIFY = int(RecvFlag.NOTIFICATION)
 
 
@@ -100,6 +101,7 @@ class DmeConnection:
         self.udp_q_bytes = 0
         self.flush_at: float | None = None
         self.udp_addr: tuple[str, int] | None = None
+        self.udp_connect_hash: bytes | None = None
         self.created = now
         self.last_rx = now
         self.next_echo: float | None = None
@@ -151,6 +153,15 @@ class DmeConnection:
             keys.append(self._old_cipher.rc_keys.get(Ctx.RC_CLIENT_SESSION))
         return [k for k in keys if k]
 
+    def reflectable(self, raw: RawFrame) -> bool:
+        """A CLIENT_ECHO can go back as it came: the answer Sony sent is the same frame, byte for
+        byte (same key, same plaintext, so same hash and ciphertext), and nothing in it needs
+        reading. Only after the key switch, and only under a context we have a key for."""
+        if self.phase is not Phase.COMPLETE:
+            return False
+        h = raw.hash
+        return not h or is_null_hash(h) or hash_ctx(h) in self.link.cipher.rc_keys
+
     # --- incoming -------------------------------------------------------------------------------
     def decrypt(self, raw: RawFrame) -> Frame:
         """Plaintext of a frame; a frame still under the connection's first key is accepted too
@@ -170,6 +181,10 @@ class DmeConnection:
                 self.manager.relay(self, raw, False, now)
             else:
                 log.debug("%s: %s before the handshake completed, dropped", self.label, raw.name)
+            return
+        if rid == _ECHO and self.reflectable(raw):
+            self._log_raw(raw, "recv", "reflected")
+            self.send_raw_tcp(raw.encode())
             return
         frame = self.decrypt(raw)
         if self.link.frame_log.enabled():
@@ -220,6 +235,7 @@ class DmeConnection:
             self.link.send(RT.SERVER_STARTUP_INFO_NOTIFY, info.encode(self.version))
             self._send_info_aux_udp()
             self.phase = Phase.TCP_READY
+            self.manager.expect_udp_connect(self)
         elif rid == RT.CLIENT_CONNECT_READY_AUX_UDP:
             if self.phase is Phase.COMPLETE:
                 log.debug("%s: repeated CONNECT_READY_AUX_UDP ignored", self.label)
@@ -236,11 +252,10 @@ class DmeConnection:
             raise ProtocolError(f"{f.name} out of order (connection is {self.phase.name})", data=f.payload)
 
     def _set_recv_flag(self, payload: bytes) -> None:
-        msg = rtm.ClientSetRecvFlag.decode(payload, self.version)
-        if self.v108:
-            self.recv_flags = ALL_FLAGS  # 1.08 clients take everything (Horizon's reading)
+        if self.v108:  # 1.08 clients take everything (Horizon's reading); its 2 bytes are not needed
+            self.recv_flags = ALL_FLAGS
         else:
-            self.recv_flags = msg.flags & ALL_FLAGS
+            self.recv_flags = rtm.ClientSetRecvFlag.decode(payload, self.version).flags & ALL_FLAGS
 
     def timebase_answer(self, payload: bytes, now: float) -> bytes:
         q = rtm.ClientTimebaseQuery.decode(payload, self.version)
@@ -293,6 +308,7 @@ class DmeConnection:
             self._send_info_aux_udp()
             self.recv_flags = ALL_FLAGS
             self.phase = Phase.TCP_READY
+            self.manager.expect_udp_connect(self)
         else:
             self.link.send(RT.SERVER_CONNECT_REQUIRE, wire.CONNECT_REQUIRE.encode(self.version))
             self.phase = Phase.CONNECTING
@@ -408,6 +424,14 @@ class DmeConnection:
             self.link.frame_log.frame(self.link.peer_label, "send", rt_id, payload, use)
         self.outbox.push(self.manager.encrypt_cached(self.link.cipher, rt_id, payload, use))
 
+    def send_raw_tcp(self, frame: bytes) -> None:
+        """Wire bytes made elsewhere (a reflected echo), after the waiting relayed frames."""
+        if self.phase is Phase.CLOSED:
+            return
+        if self.tcp_q:
+            self._flush_tcp()
+        self.outbox.push(frame)
+
     def send_udp_now(self, datagram_frame: bytes) -> None:
         if self.udp_addr is None:
             return
@@ -455,14 +479,17 @@ class DmeConnection:
         addr = self.udp_addr
         if addr is None:
             return
-        send = self.manager.send_datagram
+        if len(q) == 1 or sum(map(len, q)) <= wire.MAX_DATAGRAM:
+            self.manager.send_datagram(q[0] if len(q) == 1 else b"".join(q), addr)
+            return
         for d in pack_datagrams(q, wire.MAX_DATAGRAM):
-            send(d, addr)
+            self.manager.send_datagram(d, addr)
 
-    def _log_raw(self, raw: RawFrame, direction: str) -> None:
+    def _log_raw(self, raw: RawFrame, direction: str, note: str = "relayed") -> None:
+        """Log a frame passed on without opening it (the payload may be ciphertext)."""
         if self.link.frame_log.enabled():
             h = raw.hash
-            extra = f"hash={h.hex()} note=relayed-unopened" if h else "note=relayed"
+            extra = f"hash={h.hex()} note={note}-unopened" if h else f"note={note}"
             ctx = h[3] >> 5 if h else None
             self.link.frame_log.frame(self.link.peer_label, direction, raw.id, raw.payload, ctx, extra=extra)
 

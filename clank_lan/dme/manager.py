@@ -55,7 +55,7 @@ from clank_lan.dme.world import (
 from clank_lan.protocol import rt_messages as rtm
 from clank_lan.protocol.crypto import keys as known_keys
 from clank_lan.protocol.crypto import ps2_rc4
-from clank_lan.protocol.crypto.hashing import Ctx, hash_ctx, is_null_hash
+from clank_lan.protocol.crypto.hashing import Ctx, hash_ctx, is_null_hash, ps2_hash
 from clank_lan.protocol.crypto.ps2_rsa import RsaKey
 from clank_lan.protocol.crypto.session import CryptoError, FrameCipher
 from clank_lan.protocol.errors import ProtocolError
@@ -82,6 +82,10 @@ ACCESS_KEY_BYTES = 12  # base64: 16 characters, fits the 17-byte field with its 
 _BROADCAST = int(RecvFlag.BROADCAST)
 _SINGLE = int(RecvFlag.SINGLE)
 _LIST = int(RecvFlag.LIST)
+#: Phases in which a player's aux-UDP connect is expected (or repeated).
+_UDP_PHASES = (Phase.TCP_READY, Phase.COMPLETE)
+#: Keys tried at most on a CONNECT_AUX_UDP whose checksum was not the predicted one.
+UDP_CONNECT_TRIES = 64
 _AUX_UDP_SIZES = {rtm.ClientConnectAuxUdp.SIZE_108: rtm.V108, rtm.ClientConnectAuxUdp.SIZE_109: rtm.V109}
 
 
@@ -111,6 +115,8 @@ class DmeStats:
     dropped_bad: int = 0
     dropped_queue_full: int = 0
     dropped_no_udp: int = 0  # UDP relay to a player without a bound endpoint
+    udp_connects_indexed: int = 0  # encrypted CONNECT_AUX_UDP found by checksum or known endpoint
+    udp_connects_searched: int = 0  # ... found by trying keys
 
 
 class _DropLog:
@@ -182,6 +188,7 @@ class DmeManager:
         self._next_housekeeping = clock() + HOUSEKEEPING_INTERVAL
         self._drop_log = _DropLog()
         self._frame_cache: dict[tuple[bytes | None, int, int, bytes], bytes] = {}
+        self._udp_expect: dict[bytes, DmeConnection] = {}
 
     # === lobby API ==============================================================================
     def create_world(self, app_id: int, max_players: int, version: int, encrypted: bool | None = None) -> int:
@@ -527,6 +534,8 @@ class DmeManager:
         conn.udp_q = []
         if conn.udp_addr is not None and self._by_udp.get(conn.udp_addr) is conn:
             del self._by_udp[conn.udp_addr]
+        if conn.udp_connect_hash is not None and self._udp_expect.get(conn.udp_connect_hash) is conn:
+            del self._udp_expect[conn.udp_connect_hash]
         slot = conn.slot
         if slot is None:
             return
@@ -710,6 +719,8 @@ class DmeManager:
                     self.relay(conn, raw, True, now)
             elif rid == RT.CLIENT_CONNECT_AUX_UDP:
                 self._udp_connect(raw, addr, now)
+            elif rid == RT.CLIENT_ECHO and conn.reflectable(raw):
+                conn.send_udp_now(raw.encode())
             else:
                 try:
                     frame = conn.decrypt(raw)
@@ -721,34 +732,56 @@ class DmeManager:
                     continue
                 conn.on_udp_frame(frame, now)
 
+    def expect_udp_connect(self, conn: DmeConnection) -> None:
+        """Index the hash of the CONNECT_AUX_UDP this player is about to send.
+
+        Every field of it is known here (world, app id, our address and TCP port, index, scert
+        id), so its checksum is too, and an encrypted connect finds its player in one lookup
+        instead of trying every waiting player's key (which a few hundred consoles joining at once,
+        each sending it twice, would turn into seconds of RC4)."""
+        assert conn.world is not None
+        msg = rtm.ClientConnectAuxUdp(
+            world_id=conn.world.world_id,
+            app_id=conn.app_id,
+            server_ip=self.advertised_ip,
+            port=conn.local[1],
+            player_id=conn.index,
+            scert_id=conn.scert_id & 0xFFFF,
+        )
+        conn.udp_connect_hash = ps2_hash(msg.encode(conn.version), Ctx.RC_CLIENT_SESSION)
+        self._udp_expect[conn.udp_connect_hash] = conn
+
+    def _open_udp_connect(self, raw: RawFrame, addr: Addr) -> tuple[bytes, bytes] | None:
+        """(plaintext, key) of an encrypted CONNECT_AUX_UDP, or None if no waiting key opens it."""
+        h = raw.hash
+        assert h is not None
+        if hash_ctx(h) != Ctx.RC_CLIENT_SESSION:
+            return None
+        for conn in (self._udp_expect.get(h), self._by_udp.get(addr)):
+            for k in conn.candidate_keys() if conn is not None else ():
+                plain = ps2_rc4.decrypt(k, raw.payload, h)
+                if plain is not None:
+                    self.stats.udp_connects_indexed += 1
+                    return plain, k
+        # A console that filled a field differently: try the world keys, same address first.
+        waiting = [c for c in self._conns if c.slot is not None and c.phase in _UDP_PHASES]
+        waiting.sort(key=lambda c: c.peer[0] != addr[0])
+        keys = dict.fromkeys(k for c in waiting for k in c.candidate_keys()[:1])
+        keys.update(dict.fromkeys(k for c in waiting for k in c.candidate_keys()))
+        for k in itertools.islice(keys, UDP_CONNECT_TRIES):
+            plain = ps2_rc4.decrypt(k, raw.payload, h)
+            if plain is not None:
+                self.stats.udp_connects_searched += 1
+                return plain, k
+        return None
+
     def _udp_connect(self, raw: RawFrame, addr: Addr, now: float) -> None:
         """CONNECT_AUX_UDP: find the player it names, check it, bind ``addr``, answer (each copy)."""
-        known = self._by_udp.get(addr)
-        candidates = [known] if known is not None else []
-        candidates += [
-            c
-            for c in self._conns
-            if c is not known and c.slot is not None and c.phase in (Phase.TCP_READY, Phase.COMPLETE)
-        ]
         h = raw.hash
         key: bytes | None = None
         if h and not is_null_hash(h):
-            plain = None
-            if hash_ctx(h) == Ctx.RC_CLIENT_SESSION:
-                # Consoles encrypt it under the world key: one try per waiting world first.
-                ordered: list[bytes] = []
-                if known is not None:
-                    ordered += known.candidate_keys()
-                ordered += [
-                    c.candidate_keys()[0] for c in candidates if c.udp_addr is None and c.candidate_keys()
-                ]
-                ordered += [k for c in candidates for k in c.candidate_keys()]
-                for k in dict.fromkeys(ordered):
-                    plain = ps2_rc4.decrypt(k, raw.payload, h)
-                    if plain is not None:
-                        key = k
-                        break
-            if plain is None:
+            opened = self._open_udp_connect(raw, addr)
+            if opened is None:
                 self.stats.dropped_bad += 1
                 self._drop_log(
                     now,
@@ -757,6 +790,7 @@ class DmeManager:
                     addr[1],
                 )
                 return
+            plain, key = opened
         else:
             plain = raw.payload
         version = _AUX_UDP_SIZES.get(len(plain))
@@ -771,7 +805,7 @@ class DmeManager:
         slot = world.slots.get(msg.player_id) if world is not None else None
         conn = slot.conn if slot is not None else None
         problem = None
-        if conn is None or conn not in candidates:
+        if conn is None or conn.phase not in _UDP_PHASES:
             problem = f"names world {msg.world_id} #{msg.player_id}, which is not waiting for it"
         elif rtm.is_v108(conn.version) != rtm.is_v108(version):
             problem = f"has the v{version} layout, the player talks v{conn.version}"

@@ -35,7 +35,7 @@ from clank_lan.protocol.crypto import ps2_rc4
 from clank_lan.protocol.crypto.hashing import Ctx, hash_ctx, is_null_hash, null_hash
 from clank_lan.protocol.crypto.session import CryptoError, FrameCipher
 from clank_lan.protocol.errors import ProtocolError
-from clank_lan.protocol.framing import FLAG, HEADER, UDP_MAX_DATAGRAM, RawFrame, encode_frame
+from clank_lan.protocol.framing import FLAG, UDP_MAX_DATAGRAM, RawFrame, encode_frame
 from clank_lan.protocol.rt_ids import RT
 
 BROADCAST = int(RT.CLIENT_APP_BROADCAST)
@@ -149,9 +149,3 @@ def open_app(cipher: FrameCipher, raw: RawFrame) -> tuple[bytes, bytes, bool]:
     if plain is None:
         raise CryptoError(f"{raw.name}: hash check failed", data=h + payload[:32])
     return head, plain, True
-
-
-def frame_size(data: bytes, pos: int = 0) -> int:
-    """Wire size of the frame starting at ``pos`` (header already known to be present)."""
-    rid, length = HEADER.unpack_from(data, pos)
-    return HEADER.size + length + (4 if rid & FLAG and length else 0)
