@@ -72,7 +72,12 @@ def run(args: argparse.Namespace) -> int:
     level = args.log_level or config.logging.level
     log_file = setup_logging(level, None if data_dir is None else data_dir / "logs", config.logging.frames)
     log.info("clank-lan %s starting%s", __version__, f"; log file {log_file}" if log_file else "")
+    use_tui = not args.headless and _interactive()
     try:
+        if use_tui:
+            from clank_lan.tui import run_tui
+
+            return run_tui(partial(serve, config, args, data_dir, tui=True))
         return trio.run(partial(serve, config, args, data_dir))
     except DbError as exc:
         print(f"clank-lan: {exc}", file=sys.stderr)
@@ -81,9 +86,19 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
 
+def _interactive() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty()
+
+
 async def serve(
-    config: Config, args: argparse.Namespace, data_dir: Path | None, *, task_status=trio.TASK_STATUS_IGNORED
+    config: Config,
+    args: argparse.Namespace,
+    data_dir: Path | None,
+    *,
+    tui: bool = False,
+    task_status=trio.TASK_STATUS_IGNORED,
 ) -> int:
+    """Run the appliance until it is shut down; ``tui`` leaves the screen and stdin to the TUI."""
     from clank_lan.engine import Engine
     from clank_lan.net.setup import setup_text
 
@@ -96,16 +111,20 @@ async def serve(
             await start_dns(engine, nursery, dns_settings)
 
     async with trio.open_nursery() as nursery:
-        await nursery.start(partial(engine.run, extra=extra))
-        print(setup_text(addresses.advertised, engine.port_rules()), flush=True)
-        down = [s for s in engine.services.values() if not s.up]
-        if down:
-            print(
-                "\nNot running: " + ", ".join(s.name.upper() for s in down) + " (see the messages above)",
-                flush=True,
-            )
+
+        async def run_engine(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
+            await engine.run(task_status=task_status, extra=extra)
+            nursery.cancel_scope.cancel()  # the engine stopped: end the signal and console tasks
+
+        await nursery.start(run_engine)
+        if not tui:
+            print(setup_text(addresses.advertised, engine.port_rules()), flush=True)
+            down = [s for s in engine.services.values() if not s.up]
+            if down:
+                names = ", ".join(s.name.upper() for s in down)
+                print(f"\nNot running: {names} (see the messages above)", flush=True)
         nursery.start_soon(_signals, engine)
-        if not args.headless and sys.stdin is not None and sys.stdin.isatty():
+        if not tui and not args.headless and sys.stdin is not None and sys.stdin.isatty():
             nursery.start_soon(_console, engine)
         task_status.started(engine)
     return 0

@@ -1,0 +1,121 @@
+"""Bounded inboxes between the appliance and the TUI: bus events and log records.
+
+The engine's bus and the ``clank_lan`` loggers fill these from trio tasks (or any thread, for
+logging); the TUI drains them a few times a second. Both are bounded deques that drop the oldest
+entry when full and count what they dropped, so a busy server never waits for the screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import trio
+
+from clank_lan.events import Event
+
+EVENT_CAPACITY = 2000
+LOG_CAPACITY = 2000
+
+T = TypeVar("T")
+
+
+class Inbox(Generic[T]):
+    """A bounded, thread-safe FIFO: ``put`` never blocks, ``drain`` takes everything."""
+
+    def __init__(self, capacity: int) -> None:
+        self._items: deque[T] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def put(self, item: T) -> None:
+        with self._lock:
+            if len(self._items) == self._items.maxlen:
+                self.dropped += 1
+            self._items.append(item)
+
+    def drain(self) -> list[T]:
+        with self._lock:
+            items = list(self._items)
+            self._items.clear()
+        return items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+async def pump_events(recv: trio.MemoryReceiveChannel[Event], inbox: Inbox[Event]) -> None:
+    """Move bus events into the inbox as they come (a trio task of the guest run)."""
+    async with recv:
+        async for event in recv:
+            inbox.put(event)
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecordView:
+    """What the log pane shows of one record."""
+
+    ts: float
+    level: str
+    source: str
+    text: str
+
+
+class TuiLogHandler(logging.Handler):
+    """A logging handler that posts records into the TUI's bounded log inbox."""
+
+    def __init__(self, inbox: Inbox[LogRecordView], level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self.inbox = inbox
+        self.addFilter(lambda r: not r.name.startswith("clank_lan.frames"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info and record.exc_info[1] is not None:
+                text += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
+            source = record.name.removeprefix("clank_lan.").removeprefix("clank_lan")
+            self.inbox.put(LogRecordView(record.created, record.levelname.lower(), source or "main", text))
+        except Exception:
+            self.handleError(record)
+
+
+def _is_terminal_handler(h: logging.Handler) -> bool:
+    """A handler writing to the terminal (which Textual owns while it runs), not to a file."""
+    return (
+        isinstance(h, logging.StreamHandler)
+        and not isinstance(h, logging.FileHandler)
+        and getattr(h, "stream", None) in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    )
+
+
+@contextmanager
+def logs_to_tui(inbox: Inbox[LogRecordView], logger_name: str = "clank_lan") -> Iterator[TuiLogHandler]:
+    """While the TUI runs: the terminal handlers of ``logger_name`` go quiet and their records
+    go to the TUI instead (at the level the terminal had); file handlers are untouched."""
+    logger = logging.getLogger(logger_name)
+    muted = [h for h in logger.handlers if _is_terminal_handler(h)]
+    level = min((h.level for h in muted), default=logging.INFO) or logging.INFO
+    handler = TuiLogHandler(inbox, level)
+    for h in muted:
+        logger.removeHandler(h)
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > level:
+        previous_level: int | None = logger.level
+        logger.setLevel(level)
+    else:
+        previous_level = None
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        for h in muted:
+            logger.addHandler(h)
+        if previous_level is not None:
+            logger.setLevel(previous_level)
