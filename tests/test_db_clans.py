@@ -101,23 +101,23 @@ def test_invitation_accept(db):
     assert db.clans.invitations_for(joe) == [inv]
     assert db.clans.invitations_sent(cid) == [inv]
     assert db.clans.pending_invitation(cid, joe) == inv
-    settled = db.clans.respond(inv_id, InvitationStatus.ACCEPTED, "thanks", now=6000.0)
+    settled = db.clans.respond(inv_id, InvitationStatus.ACCEPT, "thanks", now=6000.0)
     assert (settled.status, settled.response, settled.responded) == (
-        InvitationStatus.ACCEPTED,
+        InvitationStatus.ACCEPT,
         "thanks",
         6000.0,
     )
     assert [m.account_id for m in db.clans.members(cid)] == [leader, joe]
     assert db.clans.invitations_for(joe) == []
     db = reopen(db)
-    assert db.clans.invitations_for(joe, pending_only=False)[0].status == InvitationStatus.ACCEPTED
+    assert db.clans.invitations_for(joe, pending_only=False)[0].status == InvitationStatus.ACCEPT
     assert db.clans.membership(joe).clan_id == cid
     with pytest.raises(Conflict):
-        db.clans.respond(inv_id, InvitationStatus.DECLINED)
+        db.clans.respond(inv_id, InvitationStatus.DECLINE)
     db.close()
 
 
-@pytest.mark.parametrize("answer", [InvitationStatus.DECLINED, InvitationStatus.REVOKED])
+@pytest.mark.parametrize("answer", [InvitationStatus.DECLINE, InvitationStatus.REVOKED])
 def test_invitation_decline_or_revoke(db, answer):
     leader, joe = players(db, "Leader", "Joe")
     cid = db.clans.create("uya", "Clan", leader)
@@ -147,10 +147,10 @@ def test_invitation_rules(db):
     with pytest.raises(InvalidValue):
         db.clans.respond(inv_id, InvitationStatus.UNDECIDED)
     with pytest.raises(NotFound):
-        db.clans.respond(999, InvitationStatus.ACCEPTED)
+        db.clans.respond(999, InvitationStatus.ACCEPT)
     ann_inv = db.clans.invite(cid, ann)
     with pytest.raises(AlreadyInClan):
-        db.clans.respond(ann_inv, InvitationStatus.ACCEPTED)  # Ann leads "Other"
+        db.clans.respond(ann_inv, InvitationStatus.ACCEPT)  # Ann leads "Other"
     assert db.clans.invitation(ann_inv).pending  # a refused accept changes nothing
     assert db.clans.membership(ann).clan_id == other
 

@@ -52,7 +52,7 @@ from clank_lan.db.records import (
 from clank_lan.db.store import Change, Store
 
 _replace = msgspec.structs.replace
-_ANSWERS = (InvitationStatus.ACCEPTED, InvitationStatus.DECLINED, InvitationStatus.REVOKED)
+_ANSWERS = (InvitationStatus.ACCEPT, InvitationStatus.DECLINE, InvitationStatus.REVOKED)
 
 
 class Clans:
@@ -272,7 +272,7 @@ class Clans:
             raise Conflict(f"clan invitation {invitation_id} was already answered ({inv.status.name})")
         when = self._now(now)
         change = Change()
-        if response == InvitationStatus.ACCEPTED:
+        if response == InvitationStatus.ACCEPT:
             clan = self._need_active(inv.clan_id)
             self._check_joinable(clan, inv.account_id)
             self._plan_join(clan, inv.account_id, when, change)

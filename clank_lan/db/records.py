@@ -17,6 +17,7 @@ from typing import TypeVar
 import msgspec
 
 from clank_lan.db.errors import InvalidValue
+from clank_lan.protocol.medius import enums as _medius_enums
 
 #: Namespace of global announcements / policies (and of name bans that apply to every title).
 GLOBAL = ""
@@ -46,27 +47,10 @@ _INT32_MIN = -(2**31)
 _INT32_MAX = 2**31 - 1
 
 
-class ClanStatus(enum.IntEnum):
-    """MediusClanStatus."""
-
-    ACTIVE = 0
-    DISBANDED = -1
-
-
-class InvitationStatus(enum.IntEnum):
-    """MediusClanInvitationsResponseStatus."""
-
-    UNDECIDED = 0
-    ACCEPTED = 1
-    DECLINED = 2
-    REVOKED = 3
-
-
-class PolicyKind(enum.IntEnum):
-    """MediusPolicyType."""
-
-    USAGE = 0
-    PRIVACY = 1
+#: The stored statuses are the Medius enums themselves (one place for each fact).
+ClanStatus = _medius_enums.ClanStatus
+InvitationStatus = _medius_enums.ClanInvitationResponseStatus
+PolicyKind = _medius_enums.PolicyType
 
 
 class BanKind(enum.StrEnum):
