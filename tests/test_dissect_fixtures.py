@@ -138,11 +138,13 @@ def test_b41_matches_the_decoded_listing():
 # -- UYA PAL login against a private test server ------------------------------------------------
 
 
-def test_pal_login_without_keys_stops_at_the_unknown_client_key():
+def test_pal_login_decrypts_without_extra_keys():
+    """The client's modulus is in no key list, but the test server's PEER key is a fill key
+    (64 x 0x42), recognised by re-encrypting it to the client modulus."""
     res = run(PAL)
-    assert counts(res) == (14, 13, 1, 0, 12)
+    assert counts(res) == (14, 13, 13, 0, 0)
     peer = next(f for f in res.frames if f.raw.id == RT.SERVER_CRYPTKEY_PEER)
-    assert peer.status is Status.UNDECODABLE and "client RSA key pair unknown" in peer.reason
+    assert peer.status is Status.DECRYPTED and peer.plaintext == b"\x42" * 64
 
 
 def test_pal_login_with_the_known_session_keys_decrypts_everything():
@@ -179,7 +181,7 @@ UYA = [
     ("inviteBone.pcap", (62, 60), (0, 0, 60), (41, 0, 19)),
     ("invite_Bone.pcap", (19, 19), (0, 0, 19), (6, 0, 13)),
     ("inviteqwer.pcap", (6, 6), (0, 0, 6), (1, 0, 5)),
-    ("login-10075_PAL_version.pcapng", (14, 13), (1, 0, 12), (13, 0, 0)),
+    ("login-10075_PAL_version.pcapng", (14, 13), (13, 0, 0), (13, 0, 0)),
     ("msg_to_Raphiel.pcap", (6, 6), (0, 0, 6), (3, 0, 3)),
     ("toPjsgame.pcap", (24, 24), (0, 0, 24), (24, 0, 0)),
     ("to_Aridia.pcap", (41, 40), (29, 0, 11), (33, 0, 7)),

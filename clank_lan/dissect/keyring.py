@@ -26,6 +26,11 @@ from clank_lan.protocol.crypto.session import Frame, FrameCipher
 from clank_lan.protocol.framing import RawFrame
 from clank_lan.protocol.rt_ids import RT
 
+#: Keys of one repeated byte. Test and community servers hand these out (the UYA PAL login
+#: capture's server sent 64 x 0x42): they are always tried on a PEER whose client key pair is
+#: unknown. The frame's hash is checked first, so the 256 tries cost almost nothing.
+FILL_KEYS = tuple(bytes([b]) * ps2_rsa.BLOCK for b in range(256))
+
 #: The RC key slots a session fills (CRYPTKEY_GAME -> 1, CRYPTKEY_PEER -> 3).
 SESSION_CONTEXTS = (Ctx.RC_SERVER_SESSION, Ctx.RC_CLIENT_SESSION)
 #: Shortest payload whose successful decryption under a candidate key makes it the context's key.
@@ -99,7 +104,7 @@ class Keyring:
         """A PEER encrypted to a client modulus whose private half is unknown: a candidate RC key
         is its plaintext when it has the frame's hash and encrypts to the captured bytes."""
         h = raw.hash or b""
-        for key in self._candidates():
+        for key in [*self._candidates(), *FILL_KEYS]:
             if (
                 len(key) == len(raw.payload)
                 and ps2_hash(key, Ctx.RSA_AUTH) == h
