@@ -46,12 +46,14 @@ class FrameLogger:
 def setup_logging(level: str = "info", log_dir: Path | None = None, frames: bool = True) -> Path | None:
     """Console at ``level``; a rotating file with everything (incl. frames) under ``log_dir``."""
     root = logging.getLogger("clank_lan")
-    root.setLevel(logging.DEBUG)
+    console_level = getattr(logging, level.upper(), logging.INFO)
+    # Records below every handler's level are never built; frames have their own logger level.
+    root.setLevel(min(console_level, logging.INFO))
     root.propagate = False
     for h in list(root.handlers):
         root.removeHandler(h)
     console = logging.StreamHandler(sys.stdout)
-    console.setLevel(getattr(logging, level.upper(), logging.INFO))
+    console.setLevel(console_level)
     console.setFormatter(logging.Formatter(_FORMAT, "%H:%M:%S"))
     console.addFilter(lambda r: not r.name.startswith("clank_lan.frames"))
     root.addHandler(console)

@@ -295,3 +295,22 @@ async def test_tasks_taking_turns(db):
     db = reopen(db)
     assert sorted(a.id for a in db.accounts.listing()) == sorted(created)
     db.close()
+
+
+def test_a_verified_password_is_remembered_but_a_wrong_one_never_passes(monkeypatch):
+    from clank_lan.db.database import Database
+    from clank_lan.db.passwords import PasswordHash
+
+    db = Database.open(None, ephemeral=True)
+    acct = db.accounts.create("uya", "speedy", "right")
+    slow_checks = []
+    real = PasswordHash.verify
+    monkeypatch.setattr(PasswordHash, "verify", lambda self, pw: slow_checks.append(pw) or real(self, pw))
+    assert db.accounts.verify_password(acct, "right")  # remembered from create: no PBKDF2
+    assert slow_checks == []
+    assert not db.accounts.verify_password(acct, "wrong")
+    assert slow_checks == ["wrong"]
+    db.accounts.set_password(acct, "new")
+    assert not db.accounts.verify_password(acct, "right")
+    assert db.accounts.verify_password(acct, "new")
+    assert slow_checks == ["wrong", "right"]

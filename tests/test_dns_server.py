@@ -50,10 +50,17 @@ class FakeUpstream:
         return bytes(r.pack())
 
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        udp = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        await udp.bind((LOCAL, 0))
-        self.port = udp.getsockname()[1]
-        listeners = await trio.open_tcp_listeners(self.port, host=LOCAL)
+        for _attempt in range(50):  # the UDP port the OS picks may be taken on TCP: pick again
+            udp = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            await udp.bind((LOCAL, 0))
+            self.port = udp.getsockname()[1]
+            try:
+                listeners = await trio.open_tcp_listeners(self.port, host=LOCAL)
+                break
+            except OSError:
+                udp.close()
+        else:
+            raise OSError("no port free on both UDP and TCP")
         async with trio.open_nursery() as nursery:
             nursery.start_soon(trio.serve_listeners, self._tcp, listeners)
             task_status.started(self.port)

@@ -341,7 +341,7 @@ async def bind_udp(ip: str, port: int, *, service: str = "") -> trio.socket.Sock
     return sock
 
 
-async def bind_tcp(ip: str, port: int, *, service: str = "", backlog: int = 128) -> trio.SocketListener:
+async def bind_tcp(ip: str, port: int, *, service: str = "", backlog: int = 1024) -> trio.SocketListener:
     """A listening IPv4 TCP socket wrapped as a trio listener, or ``PortUnavailable``."""
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:

@@ -188,7 +188,10 @@ class LobbyConnection:
             self._require_phase(Phase.CONNECTING, f)
             self._complete(now)
         elif rid == RT.CLIENT_ECHO:
-            self.link.send(RT.CLIENT_ECHO, f.payload)
+            if self.phase is Phase.READY:
+                self.link.send_repeated(RT.CLIENT_ECHO, f.payload)
+            else:
+                self.link.send(RT.CLIENT_ECHO, f.payload)
         elif rid == RT.SERVER_ECHO:
             pass  # the client returning our echo: liveness only
         elif rid == RT.CLIENT_APP_TOSERVER:

@@ -45,6 +45,7 @@ class RtLink:
         self.deframer = TcpDeframer(max_payload)
         self.outbox = Outbox()
         self.send_ctx: int | None = None
+        self._memo: dict[tuple[int, bytes, int | None], bytes] = {}
 
     def frames_from(self, data: bytes) -> list[Frame]:
         """Decrypt everything that arrived; multi-app containers are opened into their frames."""
@@ -70,6 +71,20 @@ class RtLink:
         if self.frame_log.enabled():
             self.frame_log.frame(self.peer_label, self.send_dir, rt_id, payload, use)
         self.outbox.push(self.cipher.encrypt(rt_id, payload, use))
+
+    def send_repeated(self, rt_id: int, payload: bytes) -> None:
+        """Like ``send`` for small frames a connection sends again and again (echo replies):
+        the cipher is deterministic, so the wire bytes are computed once. Only for use once the
+        session keys are settled."""
+        memo = (rt_id, payload, self.send_ctx)
+        wire = self._memo.get(memo)
+        if wire is None:
+            if len(self._memo) >= 16:
+                self._memo.clear()
+            wire = self._memo[memo] = self.cipher.encrypt(rt_id, payload, self.send_ctx)
+        if self.frame_log.enabled():
+            self.frame_log.frame(self.peer_label, self.send_dir, rt_id, payload, self.send_ctx)
+        self.outbox.push(wire)
 
     def send_rsa(self, rt_id: int, payload: bytes) -> None:
         self.send(rt_id, payload, Ctx.RSA_AUTH if self.send_ctx is not None else None)

@@ -66,11 +66,9 @@ async def run_stream(stream: trio.SocketStream, proto: StreamProtocol, label: st
         while True:
             deadline = proto.next_deadline()
             if deadline is None:
-                deadline = trio.current_time() + 3600
-            with trio.move_on_at(deadline):
-                await _forever()
-            if trio.current_time() >= deadline:
-                proto.on_timer(trio.current_time())
+                await trio.sleep_forever()  # only a close (cancellation) ends this connection
+            await trio.sleep_until(deadline)
+            proto.on_timer(trio.current_time())
 
     try:
         async with trio.open_nursery() as nursery:
@@ -88,7 +86,7 @@ async def run_stream(stream: trio.SocketStream, proto: StreamProtocol, label: st
     except* ProtocolError as group:
         exc = group.exceptions[0]
         reason = f"protocol error: {exc}"
-        log.warning("%s: %s; offending bytes: %s", label, exc, exc.hexdump())  # type: ignore[attr-defined]
+        log.warning("%s: protocol error, disconnecting: %s; offending bytes: %s", label, exc, exc.hexdump())  # type: ignore[attr-defined]
     except* (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError) as group:
         reason = f"connection lost: {group.exceptions[0]}"
     except* OSError as group:
@@ -111,10 +109,6 @@ class _Close(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-async def _forever() -> None:
-    await trio.sleep_forever()
 
 
 async def serve_tcp(

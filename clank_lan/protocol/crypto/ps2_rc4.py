@@ -27,7 +27,7 @@ _KEY_TABLES_MAX = 4096
 
 def _key_tables(key: bytes) -> list:
     if len(_KEY_TABLES) >= _KEY_TABLES_MAX:
-        _KEY_TABLES.clear()
+        del _KEY_TABLES[next(iter(_KEY_TABLES))]  # the oldest key
     tables = _KEY_TABLES[bytes(key)] = [_OFFSET[v] for v in key]
     return tables
 

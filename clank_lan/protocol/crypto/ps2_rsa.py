@@ -71,12 +71,30 @@ def encrypt(key: RsaKey, plain: bytes, ctx: int = Ctx.RSA_AUTH, hash_fn=ps2_hash
     return h, to_le(c, max(len(plain), BLOCK))
 
 
+#: Textbook RSA is deterministic and every console of a title sends the same CRYPTKEY_PUBLIC,
+#: so a server sees the same few ciphertexts over and over: remember their plaintexts.
+_DECRYPTED: dict[tuple[int, bytes, bytes], bytes] = {}
+_DECRYPTED_MAX = 1024
+
+
 def decrypt(key: RsaKey, cipher: bytes, h: bytes, hash_fn=ps2_hash) -> bytes | None:
     """Plaintext of an RSA frame, trying m and m+N against the hash; None if neither fits."""
     if is_null_hash(h):
         return bytes(cipher)
     if len(cipher) != BLOCK:
         return None
+    memo = (key.n, bytes(cipher), bytes(h))
+    plain = _DECRYPTED.get(memo)
+    if plain is None:
+        plain = _decrypt(key, cipher, h, hash_fn)
+        if plain is not None:
+            if len(_DECRYPTED) >= _DECRYPTED_MAX:
+                del _DECRYPTED[next(iter(_DECRYPTED))]
+            _DECRYPTED[memo] = plain
+    return plain
+
+
+def _decrypt(key: RsaKey, cipher: bytes, h: bytes, hash_fn) -> bytes | None:
     m = key.raw_decrypt(to_int(cipher) % key.n)
     ctx = hash_ctx(h)
     for cand in (m, m + key.n):

@@ -86,7 +86,7 @@ class MediusApp:
         return None
 
     def on_close(self, conn: LobbyConnection, reason: str) -> None:
-        log.info("%s %s: closed (%s)", self.name, conn.peer_label, reason)
+        log.debug("%s %s: closed (%s)", self.name, conn.peer_label, reason)
 
     def on_app(self, conn: LobbyConnection, payload: bytes) -> None:
         msg = decode_app(payload, codec_context(conn))
