@@ -39,7 +39,8 @@ def _build_schedule():
     lines = [
         "def schedule(key, seed):",
         "    O = _OFFSET",
-        "    a0, a1, a2, a3 = [O[v] for v in seed]",
+        "    s0, s1, s2, s3 = seed",
+        "    a0 = O[s0]; a1 = O[s1]; a2 = O[s2]; a3 = O[s3]",
         "    tables = _KEY_TABLES.get(key)",
         "    if tables is None:",
         "        tables = _key_tables(key)",
@@ -113,7 +114,8 @@ def _check_key(key: bytes) -> None:
 
 def encrypt(key: bytes, plain: bytes, ctx: int) -> tuple[bytes, bytes]:
     """Return (hash, ciphertext) of ``plain`` under ``key`` in cipher context ``ctx``."""
-    _check_key(key)
+    if len(key) != KEY_LEN:
+        _check_key(key)
     h = ps2_hash(plain, ctx)
     return h, _crypt_encrypt(schedule(key, h), plain)
 
@@ -123,7 +125,8 @@ def decrypt(key: bytes, cipher: bytes, h: bytes) -> bytes | None:
 
     A null hash means the payload is already plaintext.
     """
-    _check_key(key)
+    if len(key) != KEY_LEN:
+        _check_key(key)
     if is_null_hash(h):
         return bytes(cipher)
     plain = _crypt_decrypt(schedule(key, h), cipher)
