@@ -84,14 +84,18 @@ def main() -> int:
                 assert login(i)
                 db.accounts.record_login(ids[i], ip="192.168.1.20")
 
-        rows.append(("logins (lookup+ban check+verify+stamp)", LOGINS, timed(logins), raw[LOGINS]))
+        rows.append(("logins, password remembered", LOGINS, timed(logins), raw[LOGINS]))
+        # After a restart nothing is remembered: every first login pays the full PBKDF2 check.
+        db.accounts._verified.clear()
+        rows.append(("logins, first after a restart (PBKDF2)", LOGINS, timed(logins), raw[LOGINS]))
+        db.accounts._verified.clear()
 
         def threaded_checks() -> None:
             with ThreadPoolExecutor(max_workers=2) as pool:
                 assert all(pool.map(lambda i: db.accounts.verify_password(ids[i], f"pw{i}"), range(LOGINS)))
 
         threaded_s = timed(threaded_checks)
-        rows.append(("password checks on 2 worker threads", LOGINS, threaded_s, raw[LOGINS]))
+        rows.append(("PBKDF2 checks on 2 worker threads", LOGINS, threaded_s, raw[LOGINS]))
 
         blobs = [bytes([i % 256]) * 256 for i in range(256)]
 
