@@ -246,3 +246,23 @@ async def test_end_game_report_closes_the_world():
         )
         await _wait_for(lambda: game_id not in engine.lobby.lobby.games)
         assert engine.dme.world_info(world) is None or world not in engine.dme.world_ids()
+
+
+async def test_peer_to_peer_games_hand_joiners_the_host_address():
+    from clank_lan.protocol.medius.enums import GameHostType, NetConnectionType
+
+    prof = profile("uya")
+    async with running_engine() as engine:
+        ports = ports_of(engine)
+        async with (
+            LobbyClient.open("127.0.0.1", prof, ports) as host,
+            LobbyClient.open("127.0.0.1", prof, ports) as guest,
+        ):
+            await host.login("p2phost", "h")
+            await guest.login("p2pguest", "g")
+            game_id = await host.create_game("console hosted", host_type=GameHostType.PEER_TO_PEER)
+            assert engine.lobby.lobby.games[game_id].dme_world_id is None  # no DME world
+            joined = await guest.join_game(game_id)
+            assert joined.connection_type == NetConnectionType.PEER_TO_PEER_UDP
+            assert joined.dme_ip == "127.0.0.1"  # the host console's address, not a DME
+            assert joined.nat_port == engine.port("nat")

@@ -394,15 +394,16 @@ class GameHandlers:
         log.info("MLS %s: %s joins game %d %r as slot %d", conn.peer_label, s.label(), g.id, g.name, index)
 
     def _join_p2p(self, conn: LobbyConnection, req, s: Session, g: Game) -> None:
-        """Peer-to-peer: the host is the server; hand the joiner the host's addresses."""
-        host = g.host
-        if host is s or host is None:
-            addrs = getattr(req, "address_list", NetAddressList())
-            g.host_addresses = addrs
-        else:
-            addrs = g.host_addresses or NetAddressList(
+        """Peer-to-peer: the host console is the server; hand joiners the host's addresses."""
+        offered = getattr(req, "address_list", None)
+        if g.host is s and offered is not None and any(a.address for a in offered.addresses):
+            g.host_addresses = offered  # what the host itself says it can be reached at
+        addrs = g.host_addresses
+        if addrs is None:
+            host_ip = g.host.ip if g.host is not None else s.ip
+            addrs = NetAddressList(
                 addresses=(
-                    NetAddress(address_type=NetAddressType.EXTERNAL, address=host.ip, port=0),
+                    NetAddress(address_type=NetAddressType.EXTERNAL, address=host_ip, port=0),
                     self.svc.nat_address(),
                 )
             )
