@@ -28,6 +28,7 @@ from clank_lan.protocol.crypto.hashing import Ctx
 from clank_lan.protocol.crypto.ps2_rsa import RsaKey
 from clank_lan.protocol.crypto.session import Frame, FrameCipher, Suite
 from clank_lan.protocol.errors import ProtocolError
+from clank_lan.protocol.medius import fragment_app
 from clank_lan.protocol.rt_ids import RT, rt_name
 from clank_lan.servers.rt_link import RtLink
 
@@ -141,8 +142,6 @@ class LobbyConnection:
     def send_app(self, payload: bytes) -> None:
         if self.phase is Phase.CLOSED:
             return
-        from clank_lan.protocol.medius import fragment_app
-
         self.link.send_app_payload(RT.SERVER_APP, payload, fragment_app)
 
     def send_system_message(self, text: str) -> None:

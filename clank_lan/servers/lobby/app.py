@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import msgspec
+
 from clank_lan.protocol import rt_messages as rtm
 from clank_lan.protocol.medius import (
     CodecContext,
@@ -41,8 +43,14 @@ def handles(*types: type[MediusMessage]) -> Callable[[Handler], Handler]:
     return deco
 
 
+#: MediusCharacterEncodingType -> Python codec; a session that asked for UTF-8 gets it.
+_ENCODINGS = {2: "utf-8"}
+
+
 def codec_context(conn: LobbyConnection) -> CodecContext:
-    return CodecContext(medius_version=conn.version, app_id=conn.app_id)
+    session = conn.session
+    encoding = _ENCODINGS.get(session.encoding, "latin-1") if session is not None else "latin-1"
+    return CodecContext(medius_version=conn.version, app_id=conn.app_id, encoding=encoding)
 
 
 class MediusApp:
@@ -131,8 +139,6 @@ class MediusApp:
         if not items:
             self.reply(conn, empty)
             return 0
-        import msgspec
-
         last = len(items) - 1
         for i, item in enumerate(items):
             self.reply(conn, msgspec.structs.replace(item, end_of_list=(i == last)))
