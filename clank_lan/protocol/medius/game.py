@@ -21,7 +21,6 @@ from clank_lan.protocol.medius.layout import (
     U16,
     U32,
     Bool,
-    CodecContext,
     Int,
     MessageId,
     OptI32,
@@ -32,7 +31,7 @@ from clank_lan.protocol.medius.layout import (
     Str32,
     Str64,
 )
-from clank_lan.protocol.medius.lobby import unpadded_page_request
+from clank_lan.protocol.medius.lobby import ExtraInfoPageRequestBody
 from clank_lan.protocol.medius.structs import AddressList, ConnectInfo, NetAddressList, NetConnectionInfo
 
 # --- game list ----------------------------------------------------------------------------------
@@ -59,25 +58,13 @@ class GameListResponse(MediusMessage):
     end_of_list: Bool = False
 
 
-class _GameListExtraInfoBody(MediusMessage):
-    """No SessionKey; a pad byte before the uint16s (a 25-byte body without it decodes too)."""
-
-    message_id: MessageId = ""
-    page_id: U16 = 0
-    page_size: U16 = 0
-
-    @classmethod
-    def decode_body(cls, body: bytes, ctx: CodecContext):
-        return super().decode_body(unpadded_page_request(body), ctx)
-
-
 @message(LOBBY, 0xEA)
-class GameListExtraInfo0Request(_GameListExtraInfoBody):
+class GameListExtraInfo0Request(ExtraInfoPageRequestBody):
     pass
 
 
 @message(LOBBY_EXT, 0x37)
-class GameListExtraInfoRequest(_GameListExtraInfoBody):
+class GameListExtraInfoRequest(ExtraInfoPageRequestBody):
     pass
 
 

@@ -32,10 +32,19 @@ from clank_lan.protocol.medius.layout import (
 from clank_lan.protocol.medius.structs import ConnectInfo, NetConnectionInfo, OnlineState, PlayerOnlineState
 
 
-def unpadded_page_request(body: bytes) -> bytes:
-    """The ChannelList_/GameList_ExtraInfo requests are 26 bytes (a pad byte before the uint16s, as
-    UYA sends them); CL reads a 25-byte form without it. Accept both: re-insert the pad."""
-    return body[:21] + b"\0" + body[21:] if len(body) == 25 else body
+class ExtraInfoPageRequestBody(MediusMessage):
+    """The ChannelList_/GameList_ExtraInfo requests: no SessionKey, a pad byte before the uint16s
+    (26 bytes, as UYA sends them). Clank reads a 25-byte form without the pad; both decode."""
+
+    message_id: MessageId = ""
+    page_id: U16 = 0
+    page_size: U16 = 0
+
+    @classmethod
+    def decode_body(cls, body: bytes, ctx: CodecContext):
+        if len(body) == 25:
+            body = body[:21] + b"\0" + body[21:]
+        return super().decode_body(body, ctx)
 
 
 # --- channel lists ------------------------------------------------------------------------------
@@ -59,30 +68,18 @@ class ChannelListResponse(MediusMessage):
     end_of_list: Bool = False
 
 
-class _ChannelListExtraInfoBody(MediusMessage):
-    """No SessionKey; a pad byte before the uint16s (a 25-byte body without it decodes too)."""
-
-    message_id: MessageId = ""
-    page_id: U16 = 0
-    page_size: U16 = 0
-
-    @classmethod
-    def decode_body(cls, body: bytes, ctx: CodecContext):
-        return super().decode_body(unpadded_page_request(body), ctx)
-
-
 @message(LOBBY, 0xEC)
-class ChannelListExtraInfo0Request(_ChannelListExtraInfoBody):
+class ChannelListExtraInfo0Request(ExtraInfoPageRequestBody):
     pass
 
 
 @message(LOBBY_EXT, 0x15)
-class ChannelListExtraInfo1Request(_ChannelListExtraInfoBody):
+class ChannelListExtraInfo1Request(ExtraInfoPageRequestBody):
     """UYA sends this one."""
 
 
 @message(LOBBY_EXT, 0x1F)
-class ChannelListExtraInfoRequest(_ChannelListExtraInfoBody):
+class ChannelListExtraInfoRequest(ExtraInfoPageRequestBody):
     pass
 
 
