@@ -266,3 +266,29 @@ async def test_peer_to_peer_games_hand_joiners_the_host_address():
             assert joined.connection_type == NetConnectionType.PEER_TO_PEER_UDP
             assert joined.dme_ip == "127.0.0.1"  # the host console's address, not a DME
             assert joined.nat_port == engine.port("nat")
+
+
+@pytest.mark.parametrize("title", TITLES)
+async def test_join_another_channel_reconnects_and_scopes_chat(title):
+    cfg = ephemeral_config('[[lobby.channels]]\nname = "Tournament"\nmax_players = 4\n')
+    prof = profile(title)
+    async with running_engine(cfg) as engine:
+        ports = ports_of(engine)
+        async with (
+            LobbyClient.open("127.0.0.1", prof, ports) as alice,
+            LobbyClient.open("127.0.0.1", prof, ports) as bob,
+            LobbyClient.open("127.0.0.1", prof, ports) as carol,
+        ):
+            for c, name in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+                await c.login(name, "pw")
+            channels = {ch.lobby_name: ch for ch in await alice.channels()}
+            assert "Tournament" in channels and channels["Tournament"].max_players == 4
+            target = channels["Tournament"].world_id
+            await alice.join_channel(target)  # answers with connect info; the client reconnects
+            await bob.join_channel(target)
+            assert sorted(await alice.players_in_channel(target)) == ["alice", "bob"]
+            await alice.chat("tournament only")
+            line = await bob.next_chat()
+            assert line.text == "tournament only"
+            with pytest.raises(trio.TooSlowError):
+                await carol.next_chat(timeout=0.3)  # carol stayed in the default channel
