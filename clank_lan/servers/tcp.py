@@ -43,24 +43,33 @@ async def run_stream(stream: trio.SocketStream, proto: StreamProtocol, label: st
     """Drive one connection until either side closes it; returns the reason it ended."""
     wake = trio.Event()
     reason = "closed"
+    send_lock = trio.StrictFIFOLock()
+    reading = False  # while the reader handles input it writes the replies itself
 
     def notify() -> None:
-        wake.set()
+        if not reading:
+            wake.set()
 
     proto.outbox.notify = notify
 
+    async def flush() -> None:
+        """Write everything queued (one write), or end the connection as the protocol asked."""
+        if proto.outbox.overflowed:
+            raise _Close("client is not reading (output buffer full)")
+        async with send_lock:
+            data = proto.outbox.take()
+            if data:
+                await stream.send_all(data)
+        if proto.outbox.closing is not None and not len(proto.outbox):
+            raise _Close(proto.outbox.closing)
+
     async def writer() -> None:
+        """Writes what other connections and timers queue (a chat forward, a keepalive)."""
         nonlocal wake
         while True:
             await wake.wait()
             wake = trio.Event()
-            if proto.outbox.overflowed:
-                raise _Close("client is not reading (output buffer full)")
-            data = proto.outbox.take()
-            if data:
-                await stream.send_all(data)
-            if proto.outbox.closing is not None and not len(proto.outbox):
-                raise _Close(proto.outbox.closing)
+            await flush()
 
     async def timers() -> None:
         while True:
@@ -80,7 +89,13 @@ async def run_stream(stream: trio.SocketStream, proto: StreamProtocol, label: st
                 data = await stream.receive_some(READ_SIZE)
                 if not data:
                     raise _Close("peer closed the connection")
-                proto.data_received(data, trio.current_time())
+                reading = True
+                try:
+                    proto.data_received(data, trio.current_time())
+                finally:
+                    reading = False
+                if len(proto.outbox) or proto.outbox.closing is not None or proto.outbox.overflowed:
+                    await flush()
     except* _Close as group:
         reason = group.exceptions[0].reason  # type: ignore[attr-defined]
     except* ProtocolError as group:
