@@ -32,12 +32,42 @@ def default_data_dir() -> Path:
     return Path("data")
 
 
+CONFIG_NAME = "clank-lan.toml"
+
+
+def find_config(explicit: Path | None, *, frozen_dir: Path | None) -> Path | None:
+    """The config file to read: ``--config``, else ``clank-lan.toml`` in the working directory,
+    else (single binary) the one beside the executable, which a first run writes from the
+    commented example so a double-click user has a file to edit."""
+    if explicit is not None:
+        return explicit
+    here = Path(CONFIG_NAME)
+    if here.is_file():
+        return here
+    if frozen_dir is None:
+        return None
+    beside = frozen_dir / CONFIG_NAME
+    if not beside.is_file():
+        from importlib import resources
+
+        example = resources.files("clank_lan.assets").joinpath("clank-lan.example.toml").read_text("utf-8")
+        try:
+            beside.write_text(example, "utf-8")
+        except OSError as exc:
+            log.warning("could not write a config file at %s: %s", beside, exc)
+            return None
+        print(f"clank-lan: wrote a commented config file at {beside}; edit it and restart", flush=True)
+    return beside
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--headless", action="store_true", help="no TUI: log to stdout (for services, CI)")
     parser.add_argument(
         "--address", help="listen and advertised address (default: config, else the LAN address)"
     )
-    parser.add_argument("--config", type=Path, help="TOML config file (see clank-lan.example.toml)")
+    parser.add_argument(
+        "--config", type=Path, help="TOML config file (default: ./clank-lan.toml when present)"
+    )
     parser.add_argument("--data", type=Path, help="data directory (database, logs); default ./data")
     parser.add_argument("--ephemeral", action="store_true", help="keep everything in memory only")
     parser.add_argument("--log-level", help="console log level: debug, info, warning, error")
@@ -63,8 +93,10 @@ def resolve_addresses(config: Config, override: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    frozen_dir = Path(sys.executable).resolve().parent if getattr(sys, "frozen", False) else None
+    config_path = find_config(args.config, frozen_dir=frozen_dir)
     try:
-        config = load_config(args.config)
+        config = load_config(config_path)
     except ConfigError as exc:
         print(f"clank-lan: {exc}", file=sys.stderr)
         return 2
@@ -72,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     level = args.log_level or config.logging.level
     log_file = setup_logging(level, None if data_dir is None else data_dir / "logs", config.logging.frames)
     log.info("clank-lan %s starting%s", __version__, f"; log file {log_file}" if log_file else "")
+    log.info("config: %s", config_path or "built-in defaults (no clank-lan.toml found)")
     use_tui = not args.headless and _interactive()
     try:
         if use_tui:

@@ -8,7 +8,7 @@ import pytest
 
 from clank_lan.config import Config, ConfigError, load_config, parse_config
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "clank-lan.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "clank_lan" / "assets" / "clank-lan.example.toml"
 
 
 def test_empty_file_gives_defaults():
@@ -53,3 +53,25 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_custom_channels_appear_in_the_lobby():
     cfg = parse_config('[[lobby.channels]]\nname = "Tournament"\ntitle = "uya"\nmax_players = 16\n')
     assert cfg.lobby.channels[0].name == "Tournament" and cfg.lobby.channels[0].max_players == 16
+
+
+def test_config_discovery_prefers_the_explicit_file_then_the_working_directory(tmp_path, monkeypatch):
+    from clank_lan.serve import find_config
+
+    monkeypatch.chdir(tmp_path)
+    assert find_config(None, frozen_dir=None) is None
+    (tmp_path / "clank-lan.toml").write_text("[ports]\nmas = 1\n")
+    assert find_config(None, frozen_dir=None) == Path("clank-lan.toml")
+    assert find_config(Path("other.toml"), frozen_dir=None) == Path("other.toml")
+
+
+def test_a_frozen_first_run_writes_the_commented_example_beside_the_binary(tmp_path, monkeypatch):
+    from clank_lan.serve import find_config
+
+    monkeypatch.chdir(tmp_path)
+    exe_dir = tmp_path / "bin"
+    exe_dir.mkdir()
+    found = find_config(None, frozen_dir=exe_dir)
+    assert found == exe_dir / "clank-lan.toml"
+    assert found.read_text("utf-8") == EXAMPLE.read_text("utf-8")
+    assert load_config(found) == Config()
