@@ -8,7 +8,6 @@ encrypted under the context the connection uses, or sent clear when the peer spe
 from __future__ import annotations
 
 from clank_lan.logs import FrameLogger
-from clank_lan.protocol.crypto.hashing import Ctx
 from clank_lan.protocol.crypto.session import Frame, FrameCipher
 from clank_lan.protocol.framing import (
     DEFAULT_MAX_PAYLOAD,
@@ -85,9 +84,6 @@ class RtLink:
         if self.frame_log.enabled():
             self.frame_log.frame(self.peer_label, self.send_dir, rt_id, payload, self.send_ctx)
         self.outbox.push(wire)
-
-    def send_rsa(self, rt_id: int, payload: bytes) -> None:
-        self.send(rt_id, payload, Ctx.RSA_AUTH if self.send_ctx is not None else None)
 
     def send_app_payload(self, rt_id: int, payload: bytes, fragment) -> None:
         """Send a Medius message, split into PacketFragments when it exceeds 512 bytes."""

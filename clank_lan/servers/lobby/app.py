@@ -20,7 +20,6 @@ from clank_lan.protocol.medius import (
     UnknownMessage,
     decode_app,
     encode_app,
-    message_name,
 )
 from clank_lan.protocol.medius.enums import CallbackStatus
 from clank_lan.servers.lobby_conn import LobbyConnection
@@ -148,8 +147,3 @@ class MediusApp:
     def no_result(cls: type[MediusMessage], message_id: str, **kw: Any) -> MediusMessage:
         return cls(message_id=message_id, status=CallbackStatus.NO_RESULT, end_of_list=True, **kw)
 
-
-def describe(msg: MediusMessage | UnknownMessage) -> str:
-    if isinstance(msg, UnknownMessage):
-        return message_name(msg.msg_class, msg.msg_type)
-    return msg.name

@@ -140,10 +140,6 @@ class Game:
     #: Peer-to-peer: the host console's own addresses (a NetAddressList), given to joiners.
     host_addresses: object | None = None
 
-    @property
-    def player_count(self) -> int:
-        return sum(1 for p in self.players.values() if p.connected) or len(self.players)
-
     def free_index(self) -> int:
         used = {p.index for p in self.players.values()}
         return next(i for i in itertools.count() if i not in used)
