@@ -147,3 +147,10 @@ class MediusApp:
     def no_result(cls: type[MediusMessage], message_id: str, **kw: Any) -> MediusMessage:
         return cls(message_id=message_id, status=CallbackStatus.NO_RESULT, end_of_list=True, **kw)
 
+
+def page(items: list, page_id: int, page_size: int) -> list:
+    """Pages are 1-based; a zero page size means everything."""
+    if page_size <= 0:
+        return items
+    start = max(page_id - 1, 0) * page_size
+    return items[start : start + page_size]

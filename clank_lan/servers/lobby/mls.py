@@ -17,7 +17,7 @@ from clank_lan.protocol.medius import lobby as ml
 from clank_lan.protocol.medius import session as ms
 from clank_lan.protocol.medius import social as mso
 from clank_lan.protocol.medius.enums import CallbackStatus, ChatMessageType, PlayerStatus, UserAction
-from clank_lan.servers.lobby.app import MediusApp, handles
+from clank_lan.servers.lobby.app import MediusApp, handles, page
 from clank_lan.servers.lobby.common import CommonHandlers
 from clank_lan.servers.lobby.mls_games import GameHandlers
 from clank_lan.servers.lobby.mls_social import SocialHandlers
@@ -95,7 +95,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
                 lobby_name=c.name,
                 player_count=len(c.members),
             )
-            for c in _page(self._channels(conn), req.page_id, req.page_size)
+            for c in page(self._channels(conn), req.page_id, req.page_size)
         ]
         self.reply_list(conn, items, self.no_result(ml.ChannelListResponse, req.message_id))
 
@@ -103,7 +103,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
     def channel_list_extra(self, conn: LobbyConnection, req) -> None:
         group = conn.session.group
         items = []
-        for c in _page(self._channels(conn), req.page_id, req.page_size):
+        for c in page(self._channels(conn), req.page_id, req.page_size):
             gf = c.generic_fields
             items.append(
                 ml.ChannelListExtraInfoResponse(
@@ -456,11 +456,3 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
                 end_of_list=True,
             ),
         )
-
-
-def _page(items: list, page_id: int, page_size: int) -> list:
-    """Pages are 1-based; a zero page size means everything."""
-    if page_size <= 0:
-        return items
-    start = max(page_id - 1, 0) * page_size
-    return items[start : start + page_size]

@@ -21,7 +21,7 @@ from clank_lan.protocol.medius.enums import (
     NetConnectionType,
 )
 from clank_lan.protocol.medius.structs import NetAddress, NetAddressList, NetConnectionInfo
-from clank_lan.servers.lobby.app import handles
+from clank_lan.servers.lobby.app import handles, page
 from clank_lan.servers.lobby.state import Game, GameFilter, GamePlayer, Session, WorldStatus
 from clank_lan.servers.lobby_conn import LobbyConnection
 from clank_lan.titles import Hosting, Quirk, title_for_app_id
@@ -85,8 +85,6 @@ class GameHandlers:
 
     @handles(mg.GameListRequest)
     def game_list(self, conn: LobbyConnection, req) -> None:
-        from clank_lan.servers.lobby.mls import _page
-
         items = [
             mg.GameListResponse(
                 message_id=req.message_id,
@@ -97,17 +95,15 @@ class GameHandlers:
                 game_host_type=g.host_type,
                 player_count=len(g.players),
             )
-            for g in _page(self._visible_games(conn.session), req.page_id, req.page_size)
+            for g in page(self._visible_games(conn.session), req.page_id, req.page_size)
         ]
         self.reply_list(conn, items, self.no_result(mg.GameListResponse, req.message_id))
 
     @handles(mg.GameListExtraInfo0Request, mg.GameListExtraInfoRequest)
     def game_list_extra(self, conn: LobbyConnection, req) -> None:
-        from clank_lan.servers.lobby.mls import _page
-
         ext = isinstance(req, mg.GameListExtraInfoRequest)
         cls = mg.GameListExtraInfoResponse if ext else mg.GameListExtraInfoResponse0
-        games = _page(self._visible_games(conn.session), req.page_id, req.page_size)
+        games = page(self._visible_games(conn.session), req.page_id, req.page_size)
         items = [cls(message_id=req.message_id, status=S.SUCCESS, **self._game_fields(g, cls)) for g in games]
         self.reply_list(conn, items, self.no_result(cls, req.message_id))
 

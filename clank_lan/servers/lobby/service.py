@@ -286,7 +286,7 @@ class LobbyServices:
 
     def ban(self, name: str, minutes: float, reason: str) -> str:
         now = self.engine.wall_clock()
-        found = [a for a in self.db.accounts.listing() if a.name.lower() == name.lower()]
+        found = self._accounts_named(name)
         if not found:
             return f"no account named {name!r}"
         for a in found:
@@ -297,7 +297,7 @@ class LobbyServices:
         return f"banned {name} {span}: {reason}"
 
     def unban(self, name: str) -> str:
-        found = [a for a in self.db.accounts.listing() if a.name.lower() == name.lower()]
+        found = self._accounts_named(name)
         if not found:
             return f"no account named {name!r}"
         ids = {str(a.id) for a in found}
@@ -308,6 +308,11 @@ class LobbyServices:
                 self.db.accounts.set_banned(a.id, False)
                 lifted += 1
         return f"lifted {lifted} ban(s) on {name}"
+
+    def _accounts_named(self, name: str) -> list:
+        """Accounts with this name in any title family (an operator names players, not families)."""
+        low = name.lower()
+        return [a for a in self.db.accounts.listing() if a.name.lower() == low]
 
     def disconnect_all(self, reason: str) -> None:
         for s in list(self.lobby.sessions.values()):
