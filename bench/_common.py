@@ -1,16 +1,19 @@
 """Shared parts of the lobby benchmarks (``login.py``, ``idle.py``): the server subprocess, the
 client worker processes, and the statistics.
 
-The server is the real ``clank-lan serve --headless --ephemeral --no-dns`` on 127.0.0.1, in its
-own process, on free ports chosen here up front and written to its config file, with frame
-logging off (``[logging] frames = false``). Clients run in separate worker processes
-(``multiprocessing``, spawn) that each drive many ``LobbyClient``s in one trio loop. Run as a
-script, this module is the server wrapper that can add ``tracemalloc`` (dumped on SIGUSR1) and
+The server is the real ``clank-lan serve --headless --no-dns`` on 127.0.0.1, in its own process, on
+free ports chosen here up front and written to its config file, as a user runs it by default: a
+data directory (SQLite and the log file) and frame logging ON; ``Server(frames=False)`` is the
+comparison figure, ``on_disk=False`` the ``--ephemeral`` store (database in memory; the log
+file is still written). Clients run in separate worker processes (``multiprocessing``, spawn)
+that each drive many ``LobbyClient``s in one trio loop. Run as a script, this module is the
+server wrapper that can add ``tracemalloc`` (dumped on SIGUSR1) and
 the trivial trio echo server used as a baseline.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import multiprocessing as mp
 import os
@@ -40,6 +43,13 @@ UDP_SERVICES = ("dme_udp", "nat")
 LOGIN_ROUND_TRIPS = (6, 3, 2)
 ECHO_SIZE = 64
 LOGIN_TIMEOUT = 30.0
+
+
+def console_address(i: int) -> str:
+    """A loopback address of its own for console ``i`` (Linux routes all of 127.0.0.0/8 to lo):
+    on a LAN every console has its own address, and the appliance's per-address limits must see
+    the benchmark's consoles as what they stand for, not as one flooding host."""
+    return f"127.1.{i // 250}.{i % 250 + 1}"
 
 
 # --- statistics ---------------------------------------------------------------------------------
@@ -116,13 +126,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def frame_log_drops(log_dir: Path) -> int:
+    """Frame log records the writer dropped, from its summary lines in the log files."""
+    total = 0
+    for p in log_dir.glob("clank-lan.log*"):
+        for line in p.read_text("utf-8", errors="replace").splitlines():
+            if "lines dropped (writer behind)" in line:
+                total += int(line.split("frame log: ", 1)[1].split(" ", 1)[0].replace(",", ""))
+    return total
+
+
 @dataclass
 class Server:
     """``clank-lan serve`` in a subprocess; ``start`` returns once every service is listening."""
 
     workdir: Path
     log_level: str = "info"
-    on_disk: bool = False
+    on_disk: bool = True
+    frames: bool = True
     cprofile: Path | None = None
     tracemalloc: bool = False
     extra_toml: str = ""
@@ -142,17 +163,30 @@ class Server:
         """The command line; picks the ports and writes the config file it names."""
         self.ports = pick_ports()
         lines = ["[ports]", *(f"{k} = {v}" for k, v in self.ports.items())]
-        lines += ["[logging]", "frames = false", f'level = "{self.log_level}"', self.extra_toml]
+        frames = "true" if self.frames else "false"
+        lines += ["[logging]", f"frames = {frames}", f'level = "{self.log_level}"', self.extra_toml]
         config = self.workdir / "bench.toml"
         config.write_text("\n".join(lines) + "\n")
         serve = ["serve", "--headless", "--address", LOOPBACK, "--no-dns", "--config", str(config)]
-        serve += ["--data", str(self.workdir / "data")] if self.on_disk else ["--ephemeral"]
+        serve += ["--data", str(self.workdir / "data")] + ([] if self.on_disk else ["--ephemeral"])
         py = [sys.executable]
         if self.cprofile is not None:
             py += ["-m", "cProfile", "-o", str(self.cprofile)]
         if self.tracemalloc:
             return [*py, str(Path(__file__).resolve()), "serve", "--tracemalloc", str(self.tm_path), *serve]
         return [*py, "-m", "clank_lan", *serve]
+
+    def describe(self) -> str:
+        store = "a data dir (SQLite, log file)" if self.on_disk else "--ephemeral (database in memory)"
+        return f"clank-lan serve --headless --no-dns, {store}, frame logging {'ON' if self.frames else 'OFF'}"
+
+    def log_bytes(self) -> int:
+        """Size of the log files written so far."""
+        logs = self.workdir / "data" / "logs"
+        return sum(p.stat().st_size for p in logs.glob("clank-lan.log*")) if logs.is_dir() else 0
+
+    def log_drops(self) -> int:
+        return frame_log_drops(self.workdir / "data" / "logs")
 
     @property
     def tm_path(self) -> Path:
@@ -249,6 +283,10 @@ class Phase:
     rate: float = 0.0
     in_flight: int = 0
     hold: bool = False
+    #: With ``hold``: each held client sends a lobby chat line every ``chat_every`` seconds (0: none).
+    chat_every: float = 0.0
+    #: Added to the client index to pick its loopback address (keeps it apart from other consoles).
+    address_offset: int = 0
 
 
 @dataclass
@@ -260,11 +298,17 @@ class PhaseResult:
     connects: list[float] = field(default_factory=list)  # seconds per TCP connect (SYN to established)
     errors: list[str] = field(default_factory=list)
     cpu: float = 0.0  # this worker's CPU seconds during the phase
+    chats: int = 0  # chat lines sent (``Phase.chat_every``)
 
     def merge(self, other: PhaseResult) -> None:
         for name in ("starts", "lags", "latencies", "ends", "connects", "errors"):
             getattr(self, name).extend(getattr(other, name))
         self.cpu += other.cpu
+        self.chats += other.chats
+
+
+#: The source address of the client task's connections (set per client, read by ``timed_open``).
+_SOURCE: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_source", default=None)
 
 
 def _cpu_self() -> float:
@@ -289,6 +333,7 @@ class _PhaseRunner:
         self.pending = len(self.mine)
         self.all_done = trio.Event()
         self.release = trio.Event()
+        self.chats = 0
 
     def scheduled(self, i: int) -> float:
         """Monotonic time (not trio's) at which client ``i`` is due to start."""
@@ -312,10 +357,11 @@ class _PhaseRunner:
 
         real_open = trio.open_tcp_stream
 
-        # LobbyClient connects through trio.open_tcp_stream: time every connect (a dropped SYN costs 1 s).
+        # LobbyClient connects through trio.open_tcp_stream: time every connect (a dropped SYN costs 1 s),
+        # from the client's own loopback address.
         async def timed_open(*args, **kwargs):
             t = time.monotonic()
-            stream = await real_open(*args, **kwargs)
+            stream = await real_open(*args, local_address=_SOURCE.get(), **kwargs)
             self.result.connects.append(time.monotonic() - t)
             return stream
 
@@ -335,6 +381,7 @@ class _PhaseRunner:
                     self.release.set()
             if not self.phase.hold:
                 self.result.cpu = _cpu_self() - cpu0
+            self.result.chats = self.chats
         finally:
             trio.open_tcp_stream = real_open
         return self.result
@@ -348,6 +395,7 @@ class _PhaseRunner:
         phase = self.phase
         ports = Ports(muis=phase.ports["muis"], mas=phase.ports["mas"], mls=phase.ports["mls"])
         await trio.sleep_until(self.scheduled(i) + self.offset)
+        _SOURCE.set(console_address(i + phase.address_offset))
         due = time.monotonic()
         ok = False
         async with LobbyClient.open(LOOPBACK, profile(phase.title), ports, encrypt=phase.encrypt) as client:
@@ -371,17 +419,42 @@ class _PhaseRunner:
             finally:
                 self.finished()
             if ok and phase.hold:
-                await self.release.wait()
+                if phase.chat_every:
+                    async with trio.open_nursery() as chatting:
+                        chatting.start_soon(self.chat, client, i)
+                        await self.release.wait()
+                        chatting.cancel_scope.cancel()
+                else:
+                    await self.release.wait()
                 link = client.mls  # still connected? (MediusLink keeps why it closed in _closed)
                 if link is None or link._closed is not None:
                     self.result.errors.append(
                         f"dropped while idle: {'no MLS link' if link is None else link._closed}"
                     )
 
+    async def chat(self, client, i: int) -> None:
+        """A held client's lobby chat, one line every ``chat_every`` s (first at a per-client offset,
+        so the lines spread over the period) until released; a failed send ends it, with the reason."""
+        import trio
+
+        every = self.phase.chat_every
+        await trio.sleep(every * ((i * 0.618) % 1.0))
+        n = 0
+        while True:
+            n += 1
+            try:
+                await client.chat(f"gl hf {n}")
+            except Exception as exc:
+                self.result.errors.append(f"chat failed: {type(exc).__name__}: {exc}")
+                return
+            self.chats += 1
+            await trio.sleep(every)
+
     async def echo(self, i: int) -> None:
         import trio
 
         await trio.sleep_until(self.scheduled(i) + self.offset)
+        _SOURCE.set(console_address(i))
         start = time.monotonic()
         try:
             for rounds in LOGIN_ROUND_TRIPS:

@@ -1,20 +1,31 @@
-"""DME relay throughput and latency on loopback, against a raw UDP fan-out relay as baseline.
+"""DME relay cost and capacity on loopback, against a raw UDP fan-out relay measured in the same run.
 
-Run ``python bench/relay.py`` (``--quick`` for a smoke run). For each load step of W worlds
-with 8 players each, three processes run: the relay (our DME under trio, or the baseline), a
-separate load generator, and this orchestrator. Every player sends 15 movement frames per second
-on UDP (40-byte ``02 09`` payloads, Deadlocked style: flagged with a null hash), one 24-byte
-broadcast per second on TCP and an echo per second on both transports, with random phases.
-Each payload carries a send timestamp (``time.monotonic``, shared by the processes), so the load
-generator measures one-way relay latency, deliveries per second and loss.
+Run ``python bench/relay.py`` (about a minute; ``--quick`` for a smoke run). Two game shapes:
 
-The baseline is the least a relay can do in Python: one blocking UDP socket, each datagram copied
-to the other seven players of its world, no protocol, no aggregation (the TCP broadcast goes over
-UDP there). Our DME aggregates each receiver's output for its agg time (20 ms), so its latency is
-reported raw and as "added": the p99 minus the agg time.
+* ``dl``: Deadlocked, every player sends 15 movement frames/s on UDP (40-byte ``02 09`` payloads,
+  flagged with a null hash, as b41 shows) and one 24-byte broadcast/s on TCP;
+* ``uya``: Up Your Arsenal, the same rates with UYA sizes (52-byte movement, 94-byte TCP
+  broadcasts) encrypted under the world key, as the UYA captures show.
 
-Targets: 16 worlds (128 players) with zero loss and p99 added latency under 5 ms; the highest load
-we sustain (no loss) at least 60% of what the raw relay delivers at that load.
+Every player also sends an echo per second on both transports. Three relays run side by side, each
+in its own process with its own load generator process: our DME as ``clank-lan serve`` runs it
+(frame logging ON, to a log file, the default), the same DME with frame logging OFF, and the raw
+relay: one blocking UDP socket copying each datagram to the sender's seven world mates, no protocol
+(the least a relay can do in Python). The load generators stay up between windows; the
+orchestrator runs one measurement window at a time and alternates the relays, so they see the same
+machine. Each load generator reads its relay's CPU time from /proc exactly at the window's start
+and end (its select never sleeps past either mark).
+
+Figures (median of ``REPEATS`` windows, with min and max):
+
+* server CPU per delivered frame at 16 worlds (128 players), DME / raw: target <= 1.5x; the
+  frame-logging cost, DME with logging on / off: target <= 1.15x; p99 added latency (p99 minus the
+  20 ms aggregation time) and loss;
+* capacity (``dl``): offered load ramped by worlds until a relay's median loss exceeds 0.1%; the
+  capacity is the deliveries/s of its highest step within that; DME / raw: target >= 70%. With 2
+  cores the load generators share the machine, so their CPU is printed too.
+
+Exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -24,18 +35,23 @@ import heapq
 import json
 import os
 import random
-import resource
 import selectors
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import console_address, frame_log_drops
+from bench._common import cpu_seconds as proc_cpu_seconds
 
 HOST = "127.0.0.1"
 PLAYERS_PER_WORLD = 8
@@ -44,20 +60,40 @@ TCP_HZ = 1.0
 ECHO_HZ = 1.0
 AGG_MS = 20
 SOCK_BUF = 4 * 1024 * 1024
-WARMUP = 1.0  # lets the join storm (handshakes, notifications) settle first
-DRAIN = 0.5
-#: Movement and state payloads: id(2) "CB" sender(u16) seq(u32) sent(f64), zero padded.
+WARMUP = 0.25  # traffic before each window opens (the relay's queues reach their steady state)
+JOIN_SETTLE = 0.5  # more of it after players joined (their handshakes and notifications)
+DRAIN = 0.2  # after the window: late deliveries of in-window messages still count
+REPEATS = 3
+LOSS_LIMIT = 0.001
+CPU_WORLDS = 16
+CPU_SECONDS = 0.7
+RAMP_WORLDS = (40, 64, 96)
+RAMP_SECONDS = 0.5
+TARGET_CPU_RATIO = 1.5
+TARGET_LOG_COST = 1.15
+TARGET_CAPACITY = 0.70
+TARGET_ADDED_P99_MS = 5.0
+#: Stamped payloads: id(2) "CB" sender(u16) seq(u32) sent(f64), zero padded to the shape's size.
 STAMP = struct.Struct("<2s2sHId")
-MOVEMENT_SIZE = 40
-STATE_SIZE = 24
 MAGIC = b"CB"
-_CLEAR_HDR = struct.Struct("<BH")
-_JOIN = struct.Struct("<cHH")  # baseline registration: b"J", world, index
+_JOIN = struct.Struct("<cHH")  # raw relay registration: b"J", world, index
 
 
-def cpu_seconds() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    app_id: int
+    version: int
+    movement: int  # bytes of a movement payload (UDP)
+    state: int  # bytes of a TCP broadcast
+    crypt: str  # how app frames are sealed: "null" (DL) or "encrypted" (UYA)
+
+
+SHAPES = {
+    "dl": Shape("dl", 11184, 110, 40, 24, "null"),
+    "uya": Shape("uya", 10684, 108, 52, 94, "encrypted"),
+}
+RELAYS = ("dme", "dme-nolog", "raw")
 
 
 def big_buffers(sock: socket.socket) -> None:
@@ -68,36 +104,22 @@ def big_buffers(sock: socket.socket) -> None:
             pass
 
 
-#: The load generator marks the measurement window in the relay process: start, end.
-WINDOW_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
-
-
-class CpuWindow:
-    """The relay's CPU share (of one core) between the load generator's two signals."""
-
-    def __init__(self) -> None:
-        self.marks: dict[int, tuple[float, float]] = {}
-
-    def mark(self, signum: int) -> None:
-        self.marks[signum] = (cpu_seconds(), time.monotonic())
-
-    def share(self) -> float:
-        if len(self.marks) < 2:
-            return float("nan")
-        (c0, t0), (c1, t1) = (self.marks[s] for s in WINDOW_SIGNALS)
-        return (c1 - c0) / max(1e-9, t1 - t0)
+def own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 # === relay processes ==================================================================================
-def role_dme_server(worlds: int) -> None:
-    import logging
-
+def role_dme_server(worlds: int, shape: Shape, log_dir: str) -> None:
+    """Our DME as ``serve`` runs it: ``setup_logging`` with frames on (to ``log_dir``) or off."""
     import trio
 
     from clank_lan.config import TimeoutSettings
     from clank_lan.dme import DmeManager, serve_dme
+    from clank_lan.logs import setup_logging, shutdown_logging
 
-    logging.basicConfig(level=logging.WARNING)
+    out, sys.stdout = sys.stdout, sys.stderr  # console log lines to stderr: stdout is our JSON pipe
+    setup_logging("warning", Path(log_dir) if log_dir else None, frames=bool(log_dir))
 
     async def main() -> None:
         udp = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
@@ -106,41 +128,30 @@ def role_dme_server(worlds: int) -> None:
         listener = (await trio.open_tcp_listeners(0, host=HOST, backlog=1024))[0]
         tcp_port = listener.socket.getsockname()[1]
         udp_port = udp.getsockname()[1]
-        dme = DmeManager(HOST, tcp_port, udp_port, TimeoutSettings(), os.urandom, trio.current_time)
+        # Worlds and reservations of the later ramp steps wait a while for their players (a lobby
+        # reserves a slot just before the console connects): neither expires meanwhile.
+        timeouts = TimeoutSettings(dme_empty_world=3600.0, dme_client=3600.0)
+        dme = DmeManager(HOST, tcp_port, udp_port, timeouts, os.urandom, trio.current_time)
         players = []
         for _ in range(worlds):
-            wid = dme.create_world(11184, PLAYERS_PER_WORLD, 110)
+            wid = dme.create_world(shape.app_id, PLAYERS_PER_WORLD, shape.version)
             for i in range(PLAYERS_PER_WORLD):
                 index, access = dme.reserve_slot(wid, f"w{wid}p{i}", i, f"w{wid}p{i}")
                 players.append({"world": wid, "index": index, "access": access, "session": f"w{wid}p{i}"})
-        window = CpuWindow()
-        with trio.open_signal_receiver(*WINDOW_SIGNALS, signal.SIGTERM, signal.SIGINT) as signals:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
                 await nursery.start(serve_dme, dme, listener, udp)
                 hello = {"tcp": tcp_port, "udp": udp_port, "pid": os.getpid(), "players": players}
-                print(json.dumps(hello), flush=True)
-                async for signum in signals:
-                    if signum in WINDOW_SIGNALS:
-                        window.mark(signum)
-                    else:
-                        break
+                print(json.dumps(hello), file=out, flush=True)
+                async for _ in signals:
+                    break
                 nursery.cancel_scope.cancel()
         s = dme.stats
-        print(
-            json.dumps(
-                {
-                    "cpu": window.share(),
-                    "datagrams_in": s.datagrams_in,
-                    "datagrams_out": s.datagrams_out,
-                    "delivered_udp": s.delivered_udp,
-                    "delivered_tcp": s.delivered_tcp,
-                    "dropped": s.dropped_queue_full + s.dropped_no_udp + s.dropped_bad,
-                }
-            ),
-            flush=True,
-        )
+        dropped = s.dropped_queue_full + s.dropped_no_udp + s.dropped_bad
+        print(json.dumps({"dropped": dropped, "datagrams_out": s.datagrams_out}), file=out, flush=True)
 
     trio.run(main)
+    shutdown_logging()
 
 
 def role_raw_server(worlds: int) -> None:
@@ -151,41 +162,26 @@ def role_raw_server(worlds: int) -> None:
     players = [{"world": w, "index": i} for w in range(worlds) for i in range(PLAYERS_PER_WORLD)]
     members: dict[int, list[tuple[str, int]]] = {}
     world_of: dict[tuple[str, int], int] = {}
-    counters = {"in": 0, "out": 0}
-    window = CpuWindow()
-
-    def stop(*_args) -> None:
-        stats = {"cpu": window.share(), "datagrams_in": counters["in"], "datagrams_out": counters["out"]}
-        print(json.dumps(stats), flush=True)
-        os._exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for signum in WINDOW_SIGNALS:
-        signal.signal(signum, lambda signum, _frame: window.mark(signum))
-    hello = {"udp": sock.getsockname()[1], "pid": os.getpid(), "players": players}
-    print(json.dumps(hello), flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    print(json.dumps({"udp": sock.getsockname()[1], "pid": os.getpid(), "players": players}), flush=True)
     recv, send = sock.recvfrom, sock.sendto
     while True:
         data, addr = recv(2048)
-        counters["in"] += 1
         w = world_of.get(addr)
         if w is None:
             if data[:1] == b"J":
                 _, world, _index = _JOIN.unpack(data)
-                if addr not in world_of:
-                    world_of[addr] = world
-                    members.setdefault(world, []).append(addr)
+                world_of[addr] = world
+                members.setdefault(world, []).append(addr)
             continue
         for peer in members[w]:
             if peer != addr:
                 send(data, peer)
-                counters["out"] += 1
 
 
 # === load generator ===================================================================================
 class Bot:
-    __slots__ = ("core", "gid", "index", "sent_tcp", "sent_udp", "tcp", "tcp_buf", "tcp_out", "udp", "world")
+    __slots__ = ("core", "gid", "index", "tcp", "tcp_buf", "tcp_out", "udp", "world")
 
     def __init__(self, gid: int, world: int, index: int) -> None:
         self.gid = gid
@@ -195,33 +191,36 @@ class Bot:
         self.tcp: socket.socket | None = None
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         big_buffers(self.udp)
-        self.udp.bind((HOST, 0))
+        self.udp.bind((console_address(gid), 0))  # each console its own address, as on a LAN
         self.udp.setblocking(False)
         self.tcp_buf = bytearray()
         self.tcp_out = bytearray()
-        self.sent_udp = 0
-        self.sent_tcp = 0
 
 
-class Stats:
-    def __init__(self) -> None:
-        self.t0 = 0.0  # measurement window
-        self.t1 = 0.0
-        self.sent = 0  # stamped messages sent inside the window
-        self.received = 0  # deliveries of those messages
-        self.latencies: list[float] = []
-        self.other = 0
+@dataclass
+class Window:
+    t0: float = 0.0
+    t1: float = 0.0
+    sent: int = 0  # stamped messages due inside the window (a late sender does not inflate it)
+    counted: set[int] = field(default_factory=set)  # their sequence numbers
+    received: int = 0  # deliveries of those messages
+    latencies: list[float] = field(default_factory=list)
+    by_hash: dict[bytes, float] = field(default_factory=dict)  # encrypted frames: hash -> sent time
 
     def on_stamp(self, data: bytes | bytearray, off: int, now: float) -> None:
-        _mid, magic, _src, _seq, sent = STAMP.unpack_from(data, off)
-        if magic != MAGIC:
-            self.other += 1
-        elif self.t0 <= sent < self.t1:
+        _mid, magic, _src, seq, sent = STAMP.unpack_from(data, off)
+        if magic == MAGIC and seq in self.counted:
+            self.received += 1
+            self.latencies.append(now - sent)
+
+    def on_hash(self, h: bytes, now: float) -> None:
+        sent = self.by_hash.get(h)
+        if sent is not None:
             self.received += 1
             self.latencies.append(now - sent)
 
 
-def scan_frames(data: bytes | bytearray, stats: Stats, now: float) -> int:
+def scan_frames(data: bytes | bytearray, win: Window, now: float) -> int:
     """Count the relayed bot messages in a run of RT frames; returns the bytes consumed."""
     pos = 0
     n = len(data)
@@ -229,44 +228,76 @@ def scan_frames(data: bytes | bytearray, stats: Stats, now: float) -> int:
     while pos + 3 <= n:
         rid = data[pos]
         length = data[pos + 1] | data[pos + 2] << 8
-        start = pos + 3 + (4 if rid & 0x80 and length else 0)
+        hashed = rid & 0x80 and length
+        start = pos + 3 + (4 if hashed else 0)
         end = start + length
         if end > n:
             break
-        if rid & 0x7F == 0x03 and length >= 2 + stamp:
-            stats.on_stamp(data, start + 2, now)
+        if rid & 0x7F == 0x03:
+            h = bytes(data[pos + 3 : pos + 7]) if hashed else b""
+            if hashed and (h[0] or h[1] or h[2] or h[3] & 0x1F):
+                win.on_hash(h, now)
+            elif length >= 2 + stamp:
+                win.on_stamp(data, start + 2, now)
         pos = end
     return pos
 
 
-def role_load(target: str, seconds: float, hello: dict) -> None:
-    rng = random.Random(7)
-    players = hello["players"]
-    bots = [Bot(g, p["world"], p["index"]) for g, p in enumerate(players)]
-    sel = selectors.DefaultSelector()
-    stats = Stats()
-    server_udp = (HOST, hello["udp"])
-    null_hash = b"\x00\x00\x00\x60"
+class Load:
+    """One relay's players; handshakes once, then runs windows on the orchestrator's command."""
 
-    if target == "dme":
+    def __init__(self, target: str, shape: Shape, hello: dict) -> None:
+        self.target = target
+        self.dme = target != "raw"
+        self.shape = shape
+        self.hello = hello
+        self.players = hello["players"]
+        self.bots = [Bot(g, p["world"], p["index"]) for g, p in enumerate(self.players)]
+        self.sel = selectors.DefaultSelector()
+        self.server_udp = (HOST, hello["udp"])
+        self.seq = 0
+        self.rng = random.Random(7)
+        self.first_world = min(p["world"] for p in self.players)
+        self.joined: set[int] = set()
+
+    def handshake(self, worlds: int) -> float:
+        """Join the players of the first ``worlds`` worlds not joined yet (the DME drops a player
+        silent for 25 s, so each ramp step joins its players just before its first window)."""
+        t_start = time.monotonic()
+        todo = [b for b in self.active(worlds) if b.gid not in self.joined]
+        self.joined.update(b.gid for b in todo)
+        if not todo:
+            return 0.0
+        if not self.dme:
+            for bot in todo:
+                self.sel.register(bot.udp, selectors.EVENT_READ, (bot, "udp"))
+                for _ in range(3):
+                    bot.udp.sendto(_JOIN.pack(b"J", bot.world, bot.index), self.server_udp)
+            time.sleep(0.2)
+            return 0.0
         from clank_lan.client.dme_client import DmeClientCore, DmeParams
 
-        t_start = time.monotonic()
-        for bot, p in zip(bots, players):
-            params = DmeParams(HOST, hello["tcp"], p["world"], p["access"], p["session"], 110, True, 11184)
+        hello, shape = self.hello, self.shape
+        for bot in todo:
+            p = self.players[bot.gid]
+            params = DmeParams(
+                HOST, hello["tcp"], p["world"], p["access"], p["session"], shape.version, True, shape.app_id
+            )
             bot.core = DmeClientCore(params)
-            bot.tcp = socket.create_connection((HOST, hello["tcp"]))
+            bot.tcp = socket.create_connection(
+                (HOST, hello["tcp"]), source_address=(console_address(bot.gid), 0)
+            )
             bot.tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             bot.tcp.setblocking(False)
-            sel.register(bot.tcp, selectors.EVENT_READ, (bot, "tcp"))
-            sel.register(bot.udp, selectors.EVENT_READ, (bot, "udp"))
+            self.sel.register(bot.tcp, selectors.EVENT_READ, (bot, "tcp"))
+            self.sel.register(bot.udp, selectors.EVENT_READ, (bot, "udp"))
             bot.core.start()
-        pending = set(range(len(bots)))
-        deadline = time.monotonic() + 30
+        pending = {b.gid for b in todo}
+        deadline = time.monotonic() + 60
         while pending and time.monotonic() < deadline:
-            for bot in bots:
-                _flush_bot(bot, server_udp)
-            for key, _ in sel.select(0.05):
+            for bot in todo:
+                self.flush(bot)
+            for key, _ in self.sel.select(0.05):
                 bot, kind = key.data
                 now = time.monotonic()
                 if kind == "tcp":
@@ -275,245 +306,437 @@ def role_load(target: str, seconds: float, hello: dict) -> None:
                         raise SystemExit(f"bot {bot.gid}: DME closed the connection during the handshake")
                     bot.core.feed_tcp(data, now)
                 else:
-                    while True:
-                        try:
-                            d = bot.udp.recv(65536)
-                        except BlockingIOError:
-                            break
+                    for d in self.drain_udp(bot):
                         bot.core.feed_udp(d, now)
                 if bot.core.joined:
                     pending.discard(bot.gid)
-            for bot in bots:
+            for bot in todo:
                 bot.core.on_timer(time.monotonic())
         if pending:
             raise SystemExit(f"{len(pending)} bots did not join")
-        for bot in bots:
-            _flush_bot(bot, server_udp)
-        handshake = time.monotonic() - t_start
-    else:
-        for bot in bots:
-            sel.register(bot.udp, selectors.EVENT_READ, (bot, "udp"))
-            for _ in range(3):
-                bot.udp.sendto(_JOIN.pack(b"J", bot.world, bot.index), server_udp)
-        handshake = 0.0
-        time.sleep(0.2)
+        for bot in todo:
+            self.flush(bot)
+        return time.monotonic() - t_start
 
-    # --- traffic -----------------------------------------------------------------------------------
-    now = time.monotonic()
-    stats.t0 = now + WARMUP
-    stats.t1 = stats.t0 + seconds
-    stop_at = stats.t1
-    end_at = stats.t1 + DRAIN
-    heap: list[tuple[float, int, int]] = []
-    for bot in bots:  # random phases: consoles are not synchronised
-        heapq.heappush(heap, (now + rng.random() / UDP_HZ, bot.gid, 0))
-        heapq.heappush(heap, (now + rng.random() / TCP_HZ, bot.gid, 1))
-        heapq.heappush(heap, (now + rng.random() / ECHO_HZ, bot.gid, 2))
-    seqs = [0] * len(bots)
-    dme = target == "dme"
-    relay_pid = hello["pid"]
-    window_marks = 0
-    cpu0 = wall0 = 0.0
-    load_cpu = float("nan")
-    while True:
+    @staticmethod
+    def drain_udp(bot: Bot) -> list[bytes]:
+        out = []
+        while True:
+            try:
+                out.append(bot.udp.recv(65536))
+            except BlockingIOError:
+                return out
+
+    def flush(self, bot: Bot) -> None:
+        core = bot.core
+        if core is not None:
+            bot.tcp_out += core.outbox.take()
+            for d in core.udp_out:
+                bot.udp.sendto(d, self.server_udp)
+            core.udp_out.clear()
+        if bot.tcp_out and bot.tcp is not None:
+            try:
+                n = bot.tcp.send(bot.tcp_out)
+            except BlockingIOError:
+                n = 0
+            del bot.tcp_out[:n]
+
+    def message(self, bot: Bot, movement: bool, due: float, win: Window) -> None:
+        """One stamped game message from ``bot``: UDP movement or a TCP broadcast."""
+        from clank_lan.dme import wire
+
+        self.seq += 1
+        sent = time.monotonic()
+        size = self.shape.movement if movement else self.shape.state
+        body = STAMP.pack(b"\x02\x09" if movement else b"\x00\x03", MAGIC, bot.gid, self.seq, sent)
+        body += bytes(size - len(body))
+        counted = win.t0 <= due < win.t1
+        if counted:
+            win.sent += 1
+            win.counted.add(self.seq)
+        if not self.dme:
+            bot.udp.sendto(body, self.server_udp)
+            return
+        frame = wire.seal_app(bot.core.link.cipher, wire.BROADCAST, b"", body, self.shape.crypt)
+        if counted and self.shape.crypt == "encrypted":
+            win.by_hash[frame[3:7]] = sent
+        if movement:
+            bot.udp.sendto(frame, self.server_udp)
+        else:
+            bot.tcp_out += frame
+            self.flush(bot)
+
+    def window(self, worlds: int, seconds: float, warmup: float = WARMUP) -> dict:
+        bots = self.active(worlds)
+        win = Window()
         now = time.monotonic()
-        if window_marks == 0 and now >= stats.t0:
-            os.kill(relay_pid, WINDOW_SIGNALS[0])
-            cpu0, wall0 = cpu_seconds(), now
-            window_marks = 1
-        elif window_marks == 1 and now >= stats.t1:
-            os.kill(relay_pid, WINDOW_SIGNALS[1])
-            load_cpu = (cpu_seconds() - cpu0) / max(1e-9, now - wall0)
-            window_marks = 2
-        if now >= end_at:
-            break
-        while heap and heap[0][0] <= now and heap[0][0] < stop_at:
-            due, gid, kind = heapq.heappop(heap)
-            bot = bots[gid]
-            seqs[gid] += 1
-            if kind == 2:
-                if dme:
-                    bot.core.echo(udp=False)
-                    bot.core.echo(udp=True)
-                    _flush_bot(bot, server_udp)
-                heapq.heappush(heap, (due + 1.0 / ECHO_HZ, gid, 2))
-                continue
-            movement = kind == 0
-            sent = time.monotonic()
-            body = STAMP.pack(b"\x02\x09" if movement else b"\x00\x03", MAGIC, gid, seqs[gid], sent)
-            body += bytes((MOVEMENT_SIZE if movement else STATE_SIZE) - len(body))
-            if stats.t0 <= sent < stats.t1:
-                stats.sent += 1
-            if dme:
-                frame = _CLEAR_HDR.pack(0x82, len(body)) + null_hash + body
-                if movement:
-                    bot.udp.sendto(frame, server_udp)
-                else:
-                    bot.tcp_out += frame
-                    _flush_bot(bot, server_udp)
-            else:
-                bot.udp.sendto(body, server_udp)
-            heapq.heappush(heap, (due + (1.0 / UDP_HZ if movement else 1.0 / TCP_HZ), gid, kind))
-        timeout = max(
-            0.0, min(heap[0][0] if heap and heap[0][0] < stop_at else end_at, end_at) - time.monotonic()
-        )
-        for key, _ in sel.select(timeout):
-            bot, kind = key.data
+        win.t0 = now + warmup
+        win.t1 = win.t0 + seconds
+        stop_at, end_at = win.t1, win.t1 + DRAIN
+        heap: list[tuple[float, int, int]] = []
+        rand = self.rng.random
+        for bot in bots:  # random phases: consoles are not synchronised
+            heapq.heappush(heap, (now + rand() / UDP_HZ, bot.gid, 0))
+            heapq.heappush(heap, (now + rand() / TCP_HZ, bot.gid, 1))
+            heapq.heappush(heap, (now + rand() / ECHO_HZ, bot.gid, 2))
+        pid = self.hello["pid"]
+        marks = [win.t0, win.t1]
+        relay_cpu: list[float] = []
+        load_cpu: list[float] = []
+        mark_times: list[float] = []
+        while True:
             now = time.monotonic()
+            while marks and now >= marks[0]:  # the CPU window: read the relay's counters right now
+                marks.pop(0)
+                relay_cpu.append(proc_cpu_seconds(pid))
+                load_cpu.append(own_cpu())
+                mark_times.append(now)
+            if now >= end_at:
+                break
+            while heap and heap[0][0] <= now and heap[0][0] < stop_at:
+                due, gid, kind = heapq.heappop(heap)
+                bot = self.bots[gid]
+                if kind == 2:
+                    if self.dme:
+                        bot.core.echo(udp=False)
+                        bot.core.echo(udp=True)
+                        self.flush(bot)
+                    heapq.heappush(heap, (due + 1.0 / ECHO_HZ, gid, 2))
+                    continue
+                self.message(bot, kind == 0, due, win)
+                heapq.heappush(heap, (due + (1.0 / UDP_HZ if kind == 0 else 1.0 / TCP_HZ), gid, kind))
+            upcoming = [end_at]
+            if heap and heap[0][0] < stop_at:
+                upcoming.append(heap[0][0])
+            if marks:
+                upcoming.append(marks[0])  # never sleep past a CPU mark
+            timeout = max(0.0, min(upcoming) - time.monotonic())
+            for key, _ in self.sel.select(timeout):
+                bot, kind = key.data
+                now = time.monotonic()
+                if kind == "udp":
+                    for d in self.drain_udp(bot):
+                        if self.dme:
+                            scan_frames(d, win, now)
+                        elif len(d) >= STAMP.size:
+                            win.on_stamp(d, 0, now)
+                else:
+                    data = bot.tcp.recv(262144)
+                    if not data:
+                        raise SystemExit(f"bot {bot.gid}: DME closed the connection")
+                    buf = bot.tcp_buf
+                    buf += data
+                    del buf[: scan_frames(buf, win, now)]
+        lat = sorted(win.latencies)
+
+        def pct(q: float) -> float:
+            return lat[min(len(lat) - 1, int(q / 100 * len(lat)))] * 1000 if lat else float("nan")
+
+        expected = win.sent * (PLAYERS_PER_WORLD - 1)
+        wall = max(mark_times[1] - mark_times[0], 1e-3)  # when the marks were read (a stall shows)
+        return {
+            "players": len(bots),
+            "sent": win.sent,
+            "expected": expected,
+            "received": win.received,
+            "loss": 1 - win.received / expected if expected else 0.0,
+            "deliveries_per_s": win.received / seconds,
+            "p50_ms": pct(50),
+            "p99_ms": pct(99),
+            "relay_cpu": (relay_cpu[1] - relay_cpu[0]) / wall,
+            "load_cpu": (load_cpu[1] - load_cpu[0]) / wall,
+        }
+
+    def active(self, worlds: int) -> list[Bot]:
+        """The players of the first ``worlds`` worlds (DME world ids start at 1, the raw relay's at 0)."""
+        return [b for b in self.bots if b.world - self.first_world < worlds]
+
+    def quiet(self) -> None:
+        """Between windows: answer nothing, but read what arrived (bounded) so buffers stay empty."""
+        for key, _ in self.sel.select(0):
+            bot, kind = key.data
             if kind == "udp":
-                while True:
-                    try:
-                        d = bot.udp.recv(65536)
-                    except BlockingIOError:
-                        break
-                    if dme:
-                        scan_frames(d, stats, now)
-                    elif len(d) >= STAMP.size:
-                        stats.on_stamp(d, 0, now)
+                self.drain_udp(bot)
             else:
-                data = bot.tcp.recv(262144)
-                if not data:
-                    raise SystemExit(f"bot {bot.gid}: DME closed the connection")
-                buf = bot.tcp_buf
-                buf += data
-                used = scan_frames(buf, stats, now)
-                del buf[:used]
-    lat = sorted(stats.latencies)
+                bot.tcp.recv(262144)
 
-    def pct(q: float) -> float:
-        return lat[min(len(lat) - 1, int(q / 100 * len(lat)))] * 1000 if lat else float("nan")
 
-    expected = stats.sent * (PLAYERS_PER_WORLD - 1)
-    print(
-        json.dumps(
-            {
-                "players": len(bots),
-                "handshake_s": handshake,
-                "sent": stats.sent,
-                "expected": expected,
-                "received": stats.received,
-                "loss": 1 - stats.received / expected if expected else 0.0,
-                "deliveries_per_s": stats.received / seconds,
-                "p50_ms": pct(50),
-                "p99_ms": pct(99),
-                "max_ms": lat[-1] * 1000 if lat else float("nan"),
-                "load_cpu": load_cpu,
-            }
-        ),
-        flush=True,
-    )
-    for bot in bots:
+def role_load(target: str, shape: Shape) -> None:
+    load = Load(target, shape, json.loads(sys.stdin.readline()))
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if cmd.get("quit"):
+            break
+        joined = load.handshake(cmd["worlds"])
+        load.quiet()
+        result = load.window(cmd["worlds"], cmd["seconds"], WARMUP + (JOIN_SETTLE if joined else 0.0))
+        print(json.dumps({**result, "handshake_s": joined}), flush=True)
+    for bot in load.bots:
         if bot.tcp is not None:
             bot.tcp.close()
         bot.udp.close()
 
 
-def _flush_bot(bot: Bot, server_udp: tuple[str, int]) -> None:
-    core = bot.core
-    if core is not None:
-        bot.tcp_out += core.outbox.take()
-        for d in core.udp_out:
-            bot.udp.sendto(d, server_udp)
-        core.udp_out.clear()
-    if bot.tcp_out and bot.tcp is not None:
-        try:
-            n = bot.tcp.send(bot.tcp_out)
-        except BlockingIOError:
-            n = 0
-        del bot.tcp_out[:n]
-
-
 # === orchestrator =====================================================================================
-def run_step(kind: str, worlds: int, seconds: float) -> tuple[dict, dict]:
-    me = [sys.executable, str(Path(__file__).resolve())]
-    server = subprocess.Popen(
-        [*me, "--role", f"{kind}-server", "--worlds", str(worlds)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        hello = server.stdout.readline()
-        load = subprocess.run(
-            [*me, "--role", "load", "--target", kind, "--seconds", str(seconds)],
-            input=hello,
-            capture_output=True,
+class Pair:
+    """A relay process and its load generator process (``open_pairs`` starts several at once)."""
+
+    def __init__(self, relay: str, shape: Shape, worlds: int, tmp: Path) -> None:
+        """Start both processes; ``connect`` then introduces them."""
+        self.relay = relay
+        me = [sys.executable, str(Path(__file__).resolve())]
+        role = "raw-server" if relay == "raw" else "dme-server"
+        log_dir = str(tmp / f"{relay}-{shape.name}-logs") if relay == "dme" else ""
+        cmd = [*me, "--role", role, "--worlds", str(worlds), "--shape", shape.name, "--log-dir", log_dir]
+        self.server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self.load = subprocess.Popen(
+            [*me, "--role", "load", "--target", relay, "--shape", shape.name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             text=True,
-            timeout=seconds + 60,
         )
-        if load.returncode != 0:
-            raise SystemExit(f"load generator failed:\n{load.stderr}")
-        result = json.loads(load.stdout.strip().splitlines()[-1])
-        server.send_signal(signal.SIGTERM)
-        tail = server.stdout.read().strip().splitlines()
-        relay = json.loads(tail[-1]) if tail else {}
-    finally:
-        if server.poll() is None:
-            server.kill()
-        server.wait()
-    return result, relay
+        self.log_dir = Path(log_dir) if log_dir else None
+
+    def connect(self) -> Pair:
+        """Hand the relay's ports and players to the load generator; wait until it is ready."""
+        self._send(self._json_line(self.server.stdout))
+        self._read()
+        return self
+
+    @staticmethod
+    def _json_line(stream) -> dict:
+        for _ in range(1000):  # skip anything that is not our JSON (a stray log line)
+            line = stream.readline()
+            if not line:
+                raise SystemExit("a bench process exited early")
+            if line.startswith("{"):
+                return json.loads(line)
+        raise SystemExit("no JSON from a bench process")
+
+    def _send(self, obj: dict) -> None:
+        assert self.load.stdin is not None
+        self.load.stdin.write(json.dumps(obj) + "\n")
+        self.load.stdin.flush()
+
+    def _read(self) -> dict:
+        return self._json_line(self.load.stdout)
+
+    def window(self, worlds: int, seconds: float) -> dict:
+        self._send({"worlds": worlds, "seconds": seconds})
+        return self._read()
+
+    def close(self) -> dict:
+        try:
+            self._send({"quit": True})
+            self.load.wait(10)
+        except (BrokenPipeError, subprocess.TimeoutExpired):
+            self.load.kill()
+        self.server.send_signal(signal.SIGTERM)
+        tail = {}
+        try:
+            out, _ = self.server.communicate(timeout=10)
+            lines = [x for x in out.splitlines() if x.startswith("{")]
+            tail = json.loads(lines[-1]) if lines else {}
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+            self.server.wait()
+        return tail
+
+
+def open_pairs(names: tuple[str, ...], shape: Shape, worlds: int, tmp: Path) -> dict[str, Pair]:
+    """Start every pair's processes at once (their imports overlap), then connect each."""
+    pairs = {name: Pair(name, shape, worlds, tmp) for name in names}
+    try:
+        for pair in pairs.values():
+            pair.connect()
+    except BaseException:
+        for pair in pairs.values():
+            pair.close()
+        raise
+    return pairs
+
+
+@dataclass
+class Cell:
+    """REPEATS windows of one relay at one step."""
+
+    runs: list[dict] = field(default_factory=list)
+
+    def med(self, key: str) -> float:
+        return statistics.median(r[key] for r in self.runs)
+
+    def span(self, key: str, scale: float = 1.0, fmt: str = ".0f") -> str:
+        values = [r[key] * scale for r in self.runs]
+        return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]"
+
+    def cpu_per_frame_us(self) -> list[float]:
+        return [r["relay_cpu"] * 1e6 / max(r["deliveries_per_s"], 1e-9) for r in self.runs]
+
+
+def run_step(pairs: dict[str, Pair], worlds: int, seconds: float, repeats: int) -> dict[str, Cell]:
+    """``repeats`` windows per relay, alternating the relays (order rotated each round)."""
+    cells = {name: Cell() for name in pairs}
+    names = list(pairs)
+    for r in range(repeats):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            cells[name].runs.append(pairs[name].window(worlds, seconds))
+    return cells
+
+
+HEAD = (
+    f"{'shape':>5} {'worlds':>6} {'relay':>9} | {'deliv/s':>19} {'loss %':>17} {'p99 add ms':>18} "
+    f"{'relay cpu %':>14} {'cpu us/frame':>19} {'load cpu %':>10}"
+)
+
+
+def row(shape: str, worlds: int, name: str, cell: Cell) -> str:
+    per = cell.cpu_per_frame_us()
+    added = [r["p99_ms"] - (AGG_MS if name != "raw" else 0) for r in cell.runs]
+    added_s = f"{statistics.median(added):.1f} [{min(added):.1f}-{max(added):.1f}]"
+    per_s = f"{statistics.median(per):.1f} [{min(per):.1f}-{max(per):.1f}]"
+    return (
+        f"{shape:>5} {worlds:>6} {name:>9} | {cell.span('deliveries_per_s'):>19} "
+        f"{cell.span('loss', 100, '.2f'):>17} {added_s:>18} {cell.span('relay_cpu', 100):>14} "
+        f"{per_s:>19} {cell.med('load_cpu') * 100:>10.0f}"
+    )
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--worlds", default="16,32,48", help="load steps: worlds of 8 players (comma list)")
-    ap.add_argument("--seconds", type=float, default=3.0, help="measurement seconds per step and relay")
-    ap.add_argument("--quick", action="store_true", help="one small step, 1 s")
+    ap.add_argument("--shapes", default="dl,uya", help="game shapes to run (dl, uya)")
+    ap.add_argument("--ramp", default=",".join(map(str, RAMP_WORLDS)), help="capacity ramp, worlds (dl)")
+    ap.add_argument("--repeats", type=int, default=REPEATS)
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 2 worlds, one repeat, no ramp")
     ap.add_argument("--role", help=argparse.SUPPRESS)
     ap.add_argument("--target", default="dme", help=argparse.SUPPRESS)
+    ap.add_argument("--worlds", type=int, default=CPU_WORLDS, help=argparse.SUPPRESS)
+    ap.add_argument("--shape", default="dl", help=argparse.SUPPRESS)
+    ap.add_argument("--log-dir", default="", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.role == "dme-server":
-        role_dme_server(int(args.worlds))
+        role_dme_server(args.worlds, SHAPES[args.shape], args.log_dir)
         return 0
     if args.role == "raw-server":
-        role_raw_server(int(args.worlds))
+        role_raw_server(args.worlds)
         return 0
     if args.role == "load":
-        role_load(args.target, args.seconds, json.loads(sys.stdin.readline()))
+        role_load(args.target, SHAPES[args.shape])
         return 0
+    return orchestrate(args)
 
-    steps = [2] if args.quick else [int(w) for w in args.worlds.split(",")]
-    seconds = 1.0 if args.quick else args.seconds
+
+def orchestrate(args) -> int:
+    shapes = [SHAPES[s] for s in args.shapes.split(",")]
+    cpu_worlds = 2 if args.quick else CPU_WORLDS
+    repeats = 1 if args.quick else args.repeats
+    ramp = [] if args.quick else [int(w) for w in args.ramp.split(",") if int(w) > cpu_worlds]
     print(
-        f"DME relay bench: {os.cpu_count()} CPUs, {seconds:g} s per step, agg time {AGG_MS} ms, "
-        f"{UDP_HZ:g} UDP + {TCP_HZ:g} TCP msgs/s per player; load average {os.getloadavg()[0]:.2f}"
+        f"DME relay bench: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; {PLAYERS_PER_WORLD}"
+        f" players/world, {UDP_HZ:g} UDP + {TCP_HZ:g} TCP msgs/s each, agg {AGG_MS} ms; median [min-max]"
+        f" of {repeats} alternated windows ({CPU_SECONDS:g} s at {cpu_worlds} worlds, {RAMP_SECONDS:g} s"
+        " on the ramp)"
     )
-    head = (
-        f"{'worlds':>6} {'players':>7} | {'relay':>5} {'deliv/s':>9} {'loss':>7} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'added p99':>9} {'relay cpu':>9} {'load cpu':>8}"
-    )
-    print(head)
-    print("-" * len(head))
-    rows = []
+    print("relays: dme = clank-lan's DME with frame logging ON (the default, to a file); dme-nolog = OFF;")
+    print("        raw = a blocking UDP socket copying each datagram to the world mates (the floor)")
+    print(HEAD)
+    print("-" * len(HEAD))
     started = time.monotonic()
-    for w in steps:
-        ours, ours_relay = run_step("dme", w, seconds)
-        raw, raw_relay = run_step("raw", w, seconds)
-        for name, r, rel in (("dme", ours, ours_relay), ("raw", raw, raw_relay)):
-            added = r["p99_ms"] - AGG_MS if name == "dme" else r["p99_ms"]
+    verdicts: list[bool] = []
+    summary: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="clank-relay-") as tmp:
+        for shape in shapes:
+            top = max([cpu_worlds, *ramp]) if shape.name == "dl" else cpu_worlds
+            pairs = open_pairs(RELAYS, shape, top, Path(tmp))
+            try:
+                cells = run_step(pairs, cpu_worlds, CPU_SECONDS, repeats)
+                for name, cell in cells.items():
+                    print(row(shape.name, cpu_worlds, name, cell), flush=True)
+                verdicts += report_cpu(shape.name, cpu_worlds, cells, summary)
+                if shape.name == "dl" and ramp:
+                    verdicts += report_ramp(pairs, cells, cpu_worlds, ramp, repeats, summary)
+            finally:
+                tails = {name: pair.close() for name, pair in pairs.items()}
+            log = pairs["dme"].log_dir
+            size = sum(p.stat().st_size for p in log.glob("*")) if log and log.is_dir() else 0
+            dropped = tails.get("dme", {}).get("dropped", 0)
+            log_drops = frame_log_drops(log) if log and log.is_dir() else 0
             print(
-                f"{w:>6} {r['players']:>7} | {name:>5} {r['deliveries_per_s']:>9.0f} {r['loss']:>7.2%} "
-                f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {added:>9.2f} {rel.get('cpu', 0):>9.0%} "
-                f"{r['load_cpu']:>8.0%}"
+                f"      {shape.name}: frame log written {size / 1e6:.1f} MB, {log_drops:,} records dropped "
+                f"by its writer (over its CPU budget); DME queue drops {dropped}"
             )
-        rows.append((w, ours, raw))
-        ratio = ours["deliveries_per_s"] / max(1, raw["deliveries_per_s"])
-        print(f"{'':>16}ratio dme/raw deliveries: {ratio:.2f}")
-    print(f"total {time.monotonic() - started:.1f} s; load average {os.getloadavg()[0]:.2f} (other processes"
-          " on the machine compete for the same cores and show up as latency)")  # fmt: skip
+    print()
+    for line in summary:
+        print(line)
+    ok = all(verdicts)
+    print(
+        f"SUMMARY relay: {verdict(ok)} ({sum(verdicts)}/{len(verdicts)} targets) in "
+        f"{time.monotonic() - started:.0f} s; load average {os.getloadavg()[0]:.2f}"
+    )
+    return 0 if ok else 1
 
-    first = rows[0]
-    ok16 = first[1]["loss"] == 0 and first[1]["p99_ms"] - AGG_MS < 5
-    print(f"target at {first[0]} worlds: zero loss and p99 added < 5 ms -> {'met' if ok16 else 'NOT met'} "
-          f"(loss {first[1]['loss']:.3%}, added p99 {first[1]['p99_ms'] - AGG_MS:.2f} ms)")  # fmt: skip
-    sustained = [row for row in rows if row[1]["loss"] == 0]
-    if sustained:
-        w, ours, raw = sustained[-1]
-        ratio = ours["deliveries_per_s"] / max(1, raw["deliveries_per_s"])
-        print(f"highest load without loss: {w} worlds ({w * PLAYERS_PER_WORLD} players), "
-              f"{ours['deliveries_per_s']:.0f} deliveries/s = {ratio:.0%} of the raw relay at that load "
-              f"(target 60%) -> {'met' if ratio >= 0.6 else 'NOT met'}")  # fmt: skip
-    else:
-        print("no step ran without loss")
-    return 0
+
+def report_cpu(shape: str, worlds: int, cells: dict[str, Cell], summary: list[str]) -> list[bool]:
+    dme, nolog, raw = (statistics.median(cells[n].cpu_per_frame_us()) for n in RELAYS)
+    ratio, cost = dme / max(raw, 1e-9), dme / max(nolog, 1e-9)
+    added = statistics.median(r["p99_ms"] - AGG_MS for r in cells["dme"].runs)
+    loss = cells["dme"].med("loss")
+    ok_ratio, ok_cost = ratio <= TARGET_CPU_RATIO, cost <= TARGET_LOG_COST
+    ok_lat = loss == 0 and added <= TARGET_ADDED_P99_MS
+    summary += [
+        f"{shape} @ {worlds} worlds: server CPU per delivered frame DME {dme:.1f} us vs raw {raw:.1f} us = "
+        f"{ratio:.2f}x (target <= {TARGET_CPU_RATIO:g}x) {verdict(ok_ratio)}",
+        f"{shape} @ {worlds} worlds: frame logging on/off {dme:.1f}/{nolog:.1f} us per frame = {cost:.2f}x "
+        f"(target <= {TARGET_LOG_COST:g}x) {verdict(ok_cost)}",
+        f"{shape} @ {worlds} worlds: DME loss {loss:.3%}, p99 added latency {added:.1f} ms "
+        f"(target 0 and <= {TARGET_ADDED_P99_MS:g} ms) {verdict(ok_lat)}",
+    ]
+    return [ok_ratio, ok_cost, ok_lat]
+
+
+def report_ramp(
+    pairs: dict[str, Pair],
+    first: dict[str, Cell],
+    cpu_worlds: int,
+    ramp: list[int],
+    repeats: int,
+    summary: list[str],
+) -> list[bool]:
+    """Raise the worlds until each ramped relay's median loss exceeds the limit."""
+    ramped = {"dme": pairs["dme"], "raw": pairs["raw"]}
+    capacity = {name: 0.0 for name in ramped}
+    at = {name: 0 for name in ramped}
+    for name in ramped:
+        if first[name].med("loss") <= LOSS_LIMIT:
+            capacity[name], at[name] = first[name].med("deliveries_per_s"), cpu_worlds
+    live = {n: p for n, p in ramped.items() if capacity[n] > 0}
+    for worlds in ramp:
+        if not live:
+            break
+        cells = run_step(live, worlds, RAMP_SECONDS, repeats)
+        for name, cell in cells.items():
+            print(row("dl", worlds, name, cell), flush=True)
+            if cell.med("loss") <= LOSS_LIMIT:
+                capacity[name], at[name] = max(capacity[name], cell.med("deliveries_per_s")), worlds
+            else:
+                del live[name]
+    top = ramp[-1]
+    share = capacity["dme"] / max(capacity["raw"], 1e-9)
+    ok = share >= TARGET_CAPACITY
+    ceiling = list(live)
+    note = f" ({', '.join(ceiling)} still loss-free at {top} worlds: a lower bound)" if ceiling else ""
+    summary.append(
+        f"dl capacity (loss <= {LOSS_LIMIT:.1%}): DME {capacity['dme']:.0f} deliveries/s at {at['dme']} "
+        "worlds, "
+        f"raw {capacity['raw']:.0f}/s at {at['raw']} worlds = {share:.0%} (target >= {TARGET_CAPACITY:.0%}) "
+        f"{verdict(ok)}{note}"
+    )
+    return [ok]
 
 
 if __name__ == "__main__":

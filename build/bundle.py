@@ -18,9 +18,9 @@ DIST = OUT / "dist"
 WORK = OUT / "work"
 
 #: Files the binary cannot start without (paths inside the bundle).
-REQUIRED_DATA = ("clank_lan/assets/rsa_keys.json",)
+REQUIRED_DATA = ("clank_lan/assets/rsa_keys.json", "clank_lan/assets/dnas/us-gw/error.raw")
 #: Collected whole: imported by name at run time, or lazily.
-COLLECT_PACKAGES = ("clank_lan", "textual")
+COLLECT_PACKAGES = ("clank_lan", "textual", "hypercorn", "tlslite")
 #: Never wanted in the binary (test and build tools that a lazy import might drag in).
 EXCLUDES = ("tkinter", "_tkinter", "pytest", "_pytest", "hypothesis", "PyInstaller", "setuptools", "pip")
 

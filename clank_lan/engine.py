@@ -1,9 +1,13 @@
 """The appliance: every server in one trio nursery, sharing the lobby state and the database.
 
-``Engine.run`` binds each service's port (a taken port marks that service down with the
-diagnosis and the rest still starts), starts each server with ``nursery.start`` so the bound
-ports are known before anything is advertised, and runs housekeeping (orphaned sessions, idle
-games). ``shutdown`` tells every console goodbye and cancels with a grace deadline.
+``Engine.run`` is the one way to start the appliance (``serve``, the self-test and the tests all
+use it): it binds each service's port (a taken port marks that service down with the diagnosis
+and the rest still starts), starts each server, and the DNS redirector when the engine was given
+DNS settings, with ``nursery.start`` so the bound ports are known before anything is advertised,
+and runs housekeeping (orphaned sessions, idle games). ``shutdown`` tells every console goodbye
+and cancels with a grace deadline.
+
+The lobby gets narrow dependencies (``LobbyDeps``), never the engine itself.
 """
 
 from __future__ import annotations
@@ -18,14 +22,31 @@ from pathlib import Path
 
 import trio
 
+from clank_lan.commands import Paths, run_command
 from clank_lan.config import Config
 from clank_lan.db.database import Database
+from clank_lan.db.files import FileStore
+from clank_lan.dme.manager import DmeManager
+from clank_lan.dme.server import serve_dme
+from clank_lan.dnas.gateway import DnasGateway
+from clank_lan.dnas.service import serve_dnas
+from clank_lan.dnas.settings import DnasSettings
+from clank_lan.dns.server import serve_dns
+from clank_lan.dns.settings import DnsSettings
+from clank_lan.doctor.operator import attach_tracker
 from clank_lan.events import EventBus, ServiceState
 from clank_lan.net.ports import PortUnavailable, bind_tcp, bind_udp
 from clank_lan.net.setup import PortRule
 from clank_lan.protocol.crypto import keys
+from clank_lan.servers.lobby.apps import lobby_apps
+from clank_lan.servers.lobby.deps import LobbyDeps
+from clank_lan.servers.lobby.service import LobbyService
 from clank_lan.servers.nat import serve_nat
 from clank_lan.servers.tcp import serve_tcp
+from clank_lan.textfilter import TextFilter
+from clank_lan.tournament.appliance import attach_tournament, sync_now
+from clank_lan.web.server import serve_web
+from clank_lan.web.source import EngineBoardSource
 
 log = logging.getLogger("clank_lan.engine")
 
@@ -59,33 +80,66 @@ class Engine:
     bus: EventBus = field(default_factory=EventBus)
     rng: Callable[[int], bytes] = os.urandom
     wall_clock: Callable[[], float] = time.time
+    #: The DNS redirector's settings; None runs no DNS (tests, ``--no-dns``).
+    dns: DnsSettings | None = None
+    #: Where the config, data and log files are, for ``status`` and the TUI (None: not said).
+    paths: Paths | None = None
 
     def __post_init__(self) -> None:
-        from clank_lan.dme.manager import DmeManager
-        from clank_lan.servers.lobby.service import LobbyServices
-
         self.db = Database.open(self.data_dir, ephemeral=self.ephemeral)
         self.rsa_key = keys.global_mas_key()
         self.services: dict[str, ServiceStatus] = {}
         self.started_at = self.wall_clock()
         self._scert_ids = iter(range(1, 1 << 31))
-        self.lobby = LobbyServices(self)
-        timeouts = self.config.timeouts
         self.dme = DmeManager(
             advertised_ip=self.addresses.advertised,
             tcp_port=self.config.ports.dme_tcp,
             udp_port=self.config.ports.dme_udp,
-            timeouts=timeouts,
+            timeouts=self.config.timeouts,
             rng=self.rng,
             clock=trio.current_time,
         )
-        self.lobby.attach_dme(self.dme)
-        from clank_lan.doctor.operator import attach_tracker
-
+        self.lobby = LobbyService(
+            LobbyDeps(
+                config=self.config,
+                db=self.db,
+                publish=self.bus.publish,
+                rng=self.rng,
+                wall_clock=self.wall_clock,
+                clock=trio.current_time,
+                rsa_key=self.rsa_key,
+                advertised_ip=self.addresses.advertised,
+                port=self.port,
+                dme=self.dme,
+                dme_up=self._dme_up,
+                run_command=lambda line, actor, origin: run_command(self, line, actor=actor, origin=origin),
+                scert_ids=self.next_scert_id,
+                files=FileStore.open(self.data_dir) if self._on_disk else FileStore.ephemeral(),
+                text_filter=self._text_filter(),
+            )
+        )
+        self.apps = lobby_apps(self.lobby)
+        #: Tournament mode: installs itself as the lobby's admission policy (idle until started).
+        self.tournament = attach_tournament(self, self.db.tournaments, audit_hook=self._audit_tournament)
         #: Per-console connection stages (the connection doctor's view of every console).
         self.consoles = attach_tracker(self)
         self._nursery: trio.Nursery | None = None
         self.stopping = False
+
+    @property
+    def _on_disk(self) -> bool:
+        return not self.ephemeral and self.data_dir is not None
+
+    def _text_filter(self) -> TextFilter:
+        """The lobby's word list: the config's words plus its word file (a bad file stops start-up)."""
+        titles = self.config.titles
+        words = list(titles.filter_words)
+        if titles.filter_words_file:
+            words += TextFilter.from_file(Path(titles.filter_words_file)).words
+        return TextFilter(words)
+
+    def _audit_tournament(self, actor: str, action: str, detail: str) -> None:
+        self.db.audit.record("tournament", actor=actor, origin="tournament", target=action, detail=detail)
 
     # ports ---------------------------------------------------------------------------------
     def port(self, name: str) -> int:
@@ -95,6 +149,17 @@ class Engine:
 
     def next_scert_id(self) -> int:
         return next(self._scert_ids) & 0xFFFF
+
+    def _dme_up(self) -> bool:
+        s = self.services.get("dme_tcp")
+        return s is not None and s.up
+
+    def _extra_lobby_ports(self) -> list[tuple[str, int, object]]:
+        """The unverified regional ports (``[titles]``), served only when configured (not 0)."""
+        t = self.config.titles
+        extra = [("muis_eu", t.muis_eu_port, self.apps.muis), ("muis_jp", t.muis_jp_port, self.apps.muis)]
+        extra.append(("mas_kr", t.mas_kr_port, self.apps.mas))
+        return [(name, port, app) for name, port, app in extra if port]
 
     def port_rules(self) -> list[PortRule]:
         """What a remote player's router must forward (for the setup text)."""
@@ -107,24 +172,33 @@ class Engine:
             PortRule("TCP", self.port("dme_tcp"), purpose="DME (game relay)"),
             PortRule("UDP", self.port("dme_udp") or p.dme_udp, purpose="DME (game relay)"),
             PortRule("UDP", self.port("nat"), purpose="NAT address discovery"),
+            *(
+                [PortRule("TCP", self.port("dnas"), purpose="DNAS (disc check)")]
+                if "dnas" in self.services
+                else []
+            ),
+            *(
+                PortRule("TCP", self.port(name), purpose=f"{name.upper()} (regional)")
+                for name, _, _ in self._extra_lobby_ports()
+            ),
         ]
 
     # running -------------------------------------------------------------------------------
-    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED, extra=None) -> None:
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Start every service; ``task_status.started(self)`` once all are up (or marked down)."""
-        from clank_lan.dme.server import serve_dme
-
         ports = self.config.ports
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 for name, service in (
-                    ("muis", self.lobby.muis),
-                    ("mas", self.lobby.mas),
-                    ("mls", self.lobby.mls),
-                    ("mps", self.lobby.mls),  # titles that dial the MPS port get the lobby there
+                    ("muis", self.apps.muis),
+                    ("mas", self.apps.mas),
+                    ("mls", self.apps.mls),
+                    ("mps", self.apps.mps),  # the lobby plus MGCL for console-hosted games
                 ):
                     await self._start_tcp(nursery, name, getattr(ports, name), service)
+                for name, port, service in self._extra_lobby_ports():
+                    await self._start_tcp(nursery, name, port, service)
                 udp = await self._bind("dme_udp", "UDP", ports.dme_udp)
                 tcp = await self._bind("dme_tcp", "TCP", ports.dme_tcp)
                 if udp is not None and tcp is not None:
@@ -142,8 +216,12 @@ class Engine:
                 if nat is not None:
                     await nursery.start(serve_nat, nat)
                     self._mark_up("nat")
-                if extra is not None:
-                    await extra(self, nursery)
+                if self.dns is not None:
+                    await self._start_dns(nursery, self.dns)
+                if self.config.dnas.enabled:
+                    await self._start_dnas(nursery, self.config.dnas)
+                if self.config.web.enabled:
+                    await self._start_web(nursery)
                 nursery.start_soon(self._housekeeping)
                 task_status.started(self)
         finally:
@@ -186,19 +264,69 @@ class Engine:
         log.error("%s is DOWN: %s", name.upper(), detail)
         self.bus.publish(ServiceState(ts=self.wall_clock(), service=name, ok=False, detail=detail))
 
-    def mark_external(self, name: str, proto: str, port: int, up: bool, detail: str = "") -> None:
-        """Record a service started outside ``run`` (the DNS redirector)."""
-        self.services[name] = ServiceStatus(name, proto, port)
-        if up:
-            self._mark_up(name)
-        else:
-            self._mark_down(name, detail)
+    async def _start_dns(self, nursery: trio.Nursery, settings: DnsSettings) -> None:
+        """The DNS redirector binds its own UDP and TCP sockets; it is recorded like the rest."""
+        try:
+            port = await nursery.start(
+                partial(
+                    serve_dns,
+                    settings,
+                    self.addresses.bind,
+                    self.addresses.advertised,
+                    self.bus,
+                    external_ip=self.config.network.advertised_address,
+                    limits=self.config.limits,
+                )
+            )
+        except PortUnavailable as exc:
+            self.services["dns"] = ServiceStatus("dns", "UDP", settings.port)
+            self._mark_down("dns", exc.message)
+            return
+        self.services["dns"] = ServiceStatus("dns", "UDP", port)
+        self._mark_up("dns")
+
+    async def _start_dnas(self, nursery: trio.Nursery, settings: DnasSettings) -> None:
+        """The built-in DNAS gateway; its key and certificates are made on first run (in a thread:
+        a 1024-bit RSA key takes a fraction of a second)."""
+        listener = await self._bind("dnas", "TCP", settings.port)
+        if listener is None:
+            return
+        gateway = await trio.to_thread.run_sync(DnasGateway.load, settings, self.data_dir, self.rng)
+        await nursery.start(
+            partial(
+                serve_dnas,
+                listener,
+                gateway,
+                publish=self.bus.publish,
+                wall_clock=self.wall_clock,
+                rng=self.rng,
+            )
+        )
+        self._mark_up("dnas")
+
+    async def _start_web(self, nursery: trio.Nursery) -> None:
+        """The web board (hypercorn binds its own socket; a taken port marks only it down)."""
+        web = self.config.web
+        self.services["web"] = ServiceStatus("web", "TCP", web.port)
+        try:
+            bound = await nursery.start(
+                serve_web,
+                EngineBoardSource(self, self.tournament),
+                web.address or self.addresses.bind,
+                web.port,
+            )
+        except PortUnavailable as exc:
+            self._mark_down("web", exc.message)
+            return
+        self.services["web"].port = bound
+        self._mark_up("web")
 
     async def _housekeeping(self) -> None:
         while True:
             await trio.sleep(HOUSEKEEPING_INTERVAL)
             try:
                 self.lobby.housekeeping(trio.current_time())
+                sync_now(self, self.tournament)
             except Exception:
                 log.exception("housekeeping failed")
 

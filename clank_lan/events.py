@@ -39,6 +39,30 @@ class ServiceState(Event, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class PlayerStage(Event, frozen=True, kw_only=True):
+    """A console reached a stage of the connection doctor (muis, mas, login, mls, game, dme...)."""
+
+    ip: str
+    stage: str
+    account: str = ""
+    title: str = ""
+    detail: str = ""
+    #: The connection's source port and the lobby session (0 / "": not known), so the tracker
+    #: can tell two consoles behind one router apart.
+    port: int = 0
+    session: str = ""
+
+
+class ChatLine(Event, frozen=True, kw_only=True):
+    """A lobby chat line (``whisper_to`` names the one recipient of a whisper)."""
+
+    group: str
+    channel: str
+    sender: str
+    text: str
+    whisper_to: str = ""
+
+
 class LogLine(Event, frozen=True, kw_only=True):
     level: str
     source: str

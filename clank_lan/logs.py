@@ -1,24 +1,257 @@
 """Logging setup: operator-facing lines on the console, everything (every frame) in the log file.
 
-Frames go to the ``clank_lan.frames`` logger at DEBUG in the fixed hex format of
-``protocol.hexlog``, so a log file from a real session can be replayed as a test.
+Frames are written in the fixed hex format of ``protocol.hexlog``, so a log file from a real
+session can be replayed as a test. Frame logging is on by default, so it must cost the event loop
+next to nothing: a frame is queued as a tuple and one writer thread formats and writes it, in
+batches, to the rotating file. The loop never waits on the disk. The writer has a CPU budget (a
+share of what the event loop uses, plus a small floor) and sleeps between small chunks, because a
+thread that keeps the GIL busy delays every socket call of the loop; when it falls behind, the
+queue fills, further records are dropped and counted, and the writer says so in the file
+(``frame log: 12,345 lines dropped (writer behind)``; a "line" there is one record, a frame or an
+ordinary line). Ordinary log lines share the queue and are also bounded per second, so a flood of
+warnings cannot fill the disk or starve the loop.
+
+``shutdown_logging`` flushes and joins the writer (the appliance calls it on the way out; an
+``atexit`` hook is the safety net). Without a log file (``--ephemeral``) frames are not logged;
+when nothing was set up (tests), they go to the ``clank_lan.frames`` logger at DEBUG, formatted,
+for whatever handler a test attaches to it.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import logging.handlers
 import sys
+import threading
+import time
+from collections import deque
 from pathlib import Path
 
 from clank_lan.protocol.hexlog import format_frame
+from clank_lan.ratelimit import TokenBucket
 
 FRAMES = logging.getLogger("clank_lan.frames")
 _FORMAT = "%(asctime)s %(levelname).1s %(message)s"
 
+QUEUE_MAX = 16384  # queued records (frames or ordinary lines) before new ones are dropped
+QUEUE_MAX_BYTES = 8 * 1024 * 1024  # ... or queued payload and text bytes
+WAKE_AT = 2048  # a queue this long wakes the writer before its next tick
+FLUSH_INTERVAL = 0.2  # seconds between the writer's batches when the queue stays short
+LINES_PER_SECOND = 1000  # ordinary (non-frame) lines accepted per second; the rest are counted
+FILE_MAX_BYTES = 50 * 1024 * 1024
+FILE_BACKUPS = 5
+JOIN_TIMEOUT = 10.0  # shutdown waits this long at most for the writer to drain
+#: The writer's CPU budget: this share of the CPU the rest of the process uses (the event loop),
+#: plus a floor so a quiet appliance logs everything; a busy one drops the excess and says so.
+CPU_SHARE = 0.05
+BUDGET_FLOOR = 0.02  # CPU seconds per wall second, always granted
+BUDGET_MAX = 0.05  # CPU seconds that can be saved up
+CHUNK = 32  # records formatted between two pauses (about 0.3 ms holding the GIL)
+DUTY = 0.25  # at most this share of wall time formatting, the rest asleep
+
+
+class LogWriter:
+    """One thread that owns the log file; producers only append tuples to a bounded deque.
+
+    An item is ``(created, level_char, text)`` for an ordinary line or ``(created, service, peer,
+    direction, rt_id, payload, ctx, null, extra)`` for a frame. ``deque.append`` and ``len`` are
+    atomic under the GIL, so producers take no lock; the drop counters are only approximate if
+    several threads drop at the same instant, which is acceptable for a summary line.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        capacity: int = QUEUE_MAX,
+        capacity_bytes: int = QUEUE_MAX_BYTES,
+        lines_per_second: int = LINES_PER_SECOND,
+        cpu_share: float = CPU_SHARE,
+        max_bytes: int = FILE_MAX_BYTES,
+        backups: int = FILE_BACKUPS,
+        start: bool = True,
+    ) -> None:
+        self.path = path
+        self.capacity = capacity
+        self.capacity_bytes = capacity_bytes
+        # Payload bytes queued = in - out; each counter has one writer thread (the loop, the
+        # writer), so neither needs a lock (lines logged from worker threads are the exception,
+        # and small).
+        self._bytes_in = 0
+        self._bytes_out = 0
+        self.lines_per_second = lines_per_second
+        self.cpu_share = cpu_share
+        self._budget = BUDGET_MAX
+        self._budget_wall = time.monotonic()
+        self._others_cpu = time.process_time()
+        self.queue: deque[tuple] = deque()
+        self.dropped = 0  # lines refused because the queue was full (writer behind)
+        self.throttled = 0  # ordinary lines refused by the per-second bound
+        self.io_errors = 0
+        self.written = 0  # records written to the file (a frame is a header plus its hex lines)
+        # Ordinary lines: a second's worth may come at once, then lines_per_second on average.
+        self._lines = TokenBucket(lines_per_second, max(1, lines_per_second), time.time())
+        self._stamp_second = -1
+        self._stamp = ""
+        self._wake = threading.Event()
+        self._stop = False
+        # The stdlib handler only for its file opening and rollover; we write to its stream.
+        self._file = logging.handlers.RotatingFileHandler(
+            path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+        )
+        self._thread = threading.Thread(target=self._run, name="clank-lan log writer", daemon=True)
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the writer thread (``start=False`` lets a test fill the queue first)."""
+        self._thread.start()
+
+    # --- producer side (any thread, usually the event loop) -------------------------------------
+    def put(self, item: tuple, size: int) -> None:
+        """Queue one record of ``size`` bytes (its payload or text), or count it dropped when the
+        queue is full in records or bytes; never blocks."""
+        q = self.queue
+        n = len(q)
+        if n >= self.capacity or self._bytes_in - self._bytes_out + size > self.capacity_bytes:
+            self.dropped += 1
+            return
+        self._bytes_in += size
+        q.append(item)
+        if n == WAKE_AT:
+            self._wake.set()
+
+    def line(self, created: float, level: str, text: str) -> None:
+        if not self._lines.allow(created):
+            self.throttled += 1
+            return
+        self.put((created, level, text), len(text))
+
+    # --- the writer thread ----------------------------------------------------------------------
+    def _run(self) -> None:
+        reported_dropped = reported_throttled = 0
+        while True:
+            self._wake.wait(FLUSH_INTERVAL)
+            self._wake.clear()
+            stopping = self._stop
+            self._write_batch(budgeted=not stopping)
+            dropped, throttled = self.dropped, self.throttled
+            notes = []
+            if dropped != reported_dropped:
+                notes.append(f"frame log: {dropped - reported_dropped:,} lines dropped (writer behind)")
+                reported_dropped = dropped
+            if throttled != reported_throttled:
+                notes.append(
+                    f"log: {throttled - reported_throttled:,} lines dropped "
+                    f"(over {self.lines_per_second:,} lines/s)"
+                )
+                reported_throttled = throttled
+            if notes:
+                now = time.time()
+                self._emit("".join(f"{self._prefix(now)} W {n}\n" for n in notes), len(notes))
+            if stopping and not self.queue:
+                break
+        self._file.close()
+
+    def _refill(self) -> None:
+        """Earn CPU budget: a share of what the rest of the process used, plus a small floor."""
+        process, mine, wall = time.process_time(), time.thread_time(), time.monotonic()
+        others = (process - mine) - self._others_cpu
+        self._budget = min(
+            BUDGET_MAX, self._budget + self.cpu_share * others + BUDGET_FLOOR * (wall - self._budget_wall)
+        )
+        self._others_cpu, self._budget_wall = process - mine, wall
+
+    def _write_batch(self, budgeted: bool = True) -> None:
+        """Format and write what is queued now (not what arrives meanwhile: bounded work), in
+        chunks, while the CPU budget lasts; what is left waits in the queue, and once that is
+        full the producers drop. The GIL is handed back between chunks."""
+        if budgeted:
+            self._refill()
+        pop = self.queue.popleft
+        prefix = self._prefix
+        todo = len(self.queue)
+        while todo > 0 and (self._budget > 0 or not budgeted):
+            started = time.thread_time()
+            out: list[str] = []
+            done = 0
+            for _ in range(min(todo, CHUNK)):
+                item = pop()
+                if len(item) == 3:
+                    out.append(f"{prefix(item[0])} {item[1]} {item[2]}\n")
+                    done += len(item[2])
+                else:
+                    out.append(f"{prefix(item[0])} D {format_frame(*item[1:])}\n")
+                    done += len(item[5])
+            self._bytes_out += done
+            todo -= len(out)
+            self._emit("".join(out), len(out))
+            spent = time.thread_time() - started
+            self._budget -= spent
+            if budgeted:
+                # Off the GIL for a while: a CPU-bound thread that only yields at the switch
+                # interval makes every socket call of the event loop wait for it (the convoy).
+                time.sleep(spent * (1 / DUTY - 1))
+
+    def _prefix(self, created: float) -> str:
+        """``YYYY-mm-dd HH:MM:SS,mmm`` as ``logging`` writes it; the date part cached per second."""
+        second = int(created)
+        if second != self._stamp_second:
+            self._stamp_second = second
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
+        return f"{self._stamp},{int((created - second) * 1000):03d}"
+
+    def _emit(self, text: str, records: int) -> None:
+        handler = self._file
+        try:
+            stream = handler.stream  # doRollover reopens it (no ``delay``)
+            stream.write(text)
+            stream.flush()
+            self.written += records
+            if handler.maxBytes and stream.tell() >= handler.maxBytes:
+                handler.doRollover()
+        except OSError as exc:  # a full or vanished disk must not take the appliance down
+            self.dropped += records
+            self.io_errors += 1
+            if self.io_errors == 1:  # once: a full disk must not flood the terminal either
+                print(f"clank-lan: cannot write the log file {self.path}: {exc}", file=sys.stderr)
+
+    # --- shutdown -------------------------------------------------------------------------------
+    def close(self, timeout: float = JOIN_TIMEOUT) -> None:
+        """Write everything queued so far, then stop the thread (idempotent)."""
+        self._stop = True
+        self._wake.set()
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self.start()  # never started: drain on the way out all the same
+        self._thread.join(timeout)
+
+
+class QueuedFileHandler(logging.Handler):
+    """Hands ordinary records to the writer; formats only what the record alone can give."""
+
+    def __init__(self, writer: LogWriter) -> None:
+        super().__init__(logging.DEBUG)
+        self.writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info:
+                text += "\n" + logging.Formatter().formatException(record.exc_info)
+            self.writer.line(record.created, record.levelname[:1], text)
+        except Exception:
+            self.handleError(record)
+
+
+#: The writer frames go to while a log file is open with frame logging on.
+_frame_writer: LogWriter | None = None
+#: The writer of the log file, if any (ordinary lines; closed by ``shutdown_logging``).
+_writer: LogWriter | None = None
+
 
 class FrameLogger:
-    """Writes frames for one service; cheap to call when frame logging is off."""
+    """Writes frames for one service; cheap to call whether frame logging is on or off."""
 
     __slots__ = ("service",)
 
@@ -27,7 +260,7 @@ class FrameLogger:
 
     @staticmethod
     def enabled() -> bool:
-        return FRAMES.isEnabledFor(logging.DEBUG)
+        return _frame_writer is not None or FRAMES.isEnabledFor(logging.DEBUG)
 
     def frame(
         self,
@@ -39,12 +272,20 @@ class FrameLogger:
         null: bool = False,
         extra: str = "",
     ) -> None:
-        if FRAMES.isEnabledFor(logging.DEBUG):
+        writer = _frame_writer
+        if writer is not None:
+            if type(payload) is not bytes:  # a buffer may be reused before the writer formats it
+                payload = bytes(payload)
+            item = (time.time(), self.service, peer, direction, rt_id, payload, ctx, null, extra)
+            writer.put(item, len(payload))
+        elif FRAMES.isEnabledFor(logging.DEBUG):
             FRAMES.debug("%s", format_frame(self.service, peer, direction, rt_id, payload, ctx, null, extra))
 
 
 def setup_logging(level: str = "info", log_dir: Path | None = None, frames: bool = True) -> Path | None:
     """Console at ``level``; a rotating file with everything (incl. frames) under ``log_dir``."""
+    global _frame_writer, _writer
+    shutdown_logging()
     root = logging.getLogger("clank_lan")
     console_level = getattr(logging, level.upper(), logging.INFO)
     # Records below every handler's level are never built; frames have their own logger level.
@@ -57,15 +298,33 @@ def setup_logging(level: str = "info", log_dir: Path | None = None, frames: bool
     console.setFormatter(logging.Formatter(_FORMAT, "%H:%M:%S"))
     console.addFilter(lambda r: not r.name.startswith("clank_lan.frames"))
     root.addHandler(console)
-    FRAMES.setLevel(logging.DEBUG if frames else logging.INFO)
+    # Frames bypass the logging module and go to the log file's writer. Without a file they would
+    # only be formatted for the console, which filters them out: off (a test that wants them
+    # attaches a handler to FRAMES and sets its level).
+    FRAMES.setLevel(logging.INFO)
+    FRAMES.disabled = False
     if log_dir is None:
-        if not frames:
-            FRAMES.disabled = True
         return None
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / "clank-lan.log"
-    file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=50 * 1024 * 1024, backupCount=5)
-    file_handler.setLevel(logging.DEBUG)
-    file_handler.setFormatter(logging.Formatter(_FORMAT))
-    root.addHandler(file_handler)
+    _writer = LogWriter(path)
+    if frames:
+        _frame_writer = _writer
+    root.addHandler(QueuedFileHandler(_writer))
     return path
+
+
+def shutdown_logging() -> None:
+    """Flush the log file and join its writer; the frame logger falls back to ``FRAMES``."""
+    global _frame_writer, _writer
+    writer, _frame_writer, _writer = _writer, None, None
+    if writer is None:
+        return
+    root = logging.getLogger("clank_lan")
+    for h in list(root.handlers):
+        if isinstance(h, QueuedFileHandler) and h.writer is writer:
+            root.removeHandler(h)
+    writer.close()
+
+
+atexit.register(shutdown_logging)

@@ -1,10 +1,12 @@
 """``clank-lan selftest``: prove that this install, or this frozen binary, works.
 
 Runs the whole appliance on 127.0.0.1 with ports chosen by the OS and nothing written to disk,
-then talks to it as consoles do: DNS lookups of the game names, an encrypted login for UYA
-(MAS, MLS) and Deadlocked (MUIS, MAS, MLS), a game created and joined, the NAT answer, and a
-headless Textual screen (the TUI's widgets are in the bundle). Prints PASS or FAIL per step and
-exits 0 only when every step passed; every step has a deadline, the whole run one too.
+then runs the connection doctor (``client/doctor.py``, the same stages ``clank-lan client doctor``
+runs against a server elsewhere) against it as UYA (MAS, MLS) and as Deadlocked (MUIS, MAS, MLS):
+DNS, every port, NAT, an encrypted login, a game created and joined, the DME's TCP and UDP. Then
+what only an offline appliance can show (a foreign name gets NXDOMAIN, a NAT keep-alive gets no
+answer) and a headless Textual screen (the TUI's widgets are in the bundle). Prints PASS or FAIL
+per step and exits 0 only when every step passed; every step has a deadline, the whole run one too.
 """
 
 from __future__ import annotations
@@ -15,22 +17,28 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
-import msgspec
 import trio
+from dnslib import RCODE, DNSRecord
 
 from clank_lan import __version__
+from clank_lan.client.doctor import Doctor, Target
+from clank_lan.client.profiles import profile
+from clank_lan.config import parse_config, with_any_free_ports
+from clank_lan.dns.settings import DnsSettings
+from clank_lan.doctor.results import Outcome, StageResult
+from clank_lan.engine import Addresses, Engine
+from clank_lan.logs import setup_logging
+from clank_lan.servers import nat
 
 STEP_TIMEOUT = 5.0
 TOTAL_TIMEOUT = 15.0
 LOCALHOST = "127.0.0.1"
 SERVICES = ("muis", "mas", "mls", "dme_tcp", "dme_udp", "nat", "dns")
-NAT_REQUEST = bytes.fromhex("a0e6e401")  # a Deadlocked NAT query (dme-nat-muis-dns.md §B)
-NAT_KEEPALIVE = bytes.fromhex("000000d4")  # must get no answer
+#: The consoles the doctor behaves as: a 1.08 title (MAS first) and a 1.10 one (MUIS first).
+TITLES = ("uya", "dl")
 FOREIGN_NAME = "selftest.example.com"  # not a game name: NXDOMAIN in offline mode
 
 
@@ -46,18 +54,17 @@ class StepResult:
     seconds: float
 
     def line(self) -> str:
-        return f"{'PASS' if self.ok else 'FAIL'}  {self.name:<14} {self.detail} ({self.seconds:.2f} s)"
+        return f"{'PASS' if self.ok else 'FAIL'}  {self.name:<18} {self.detail} ({self.seconds:.2f} s)"
 
 
 @dataclass
 class SelfTest:
-    """One run: the steps in order, sharing the engine and the logged-in clients."""
+    """One run: the steps in order, sharing the engine."""
 
     report: Callable[[StepResult], None] = lambda r: print(r.line(), flush=True)
     step_timeout: float = STEP_TIMEOUT
     results: list[StepResult] = field(default_factory=list)
-    engine: Any = None  # the running Engine, once "start" passed
-    clients: dict[str, Any] = field(default_factory=dict)  # title key -> logged-in LobbyClient
+    engine: Engine | None = None  # the running appliance, once "start" passed
 
     @property
     def passed(self) -> bool:
@@ -72,13 +79,13 @@ class SelfTest:
             detail, ok = f"no result within {self.step_timeout:g} s", False
         except Exception as exc:  # any failure is this step's result, not a crash
             detail, ok = f"{type(exc).__name__}: {exc}", False
-        result = StepResult(name, ok, detail, time.perf_counter() - start)
-        self.results.append(result)
-        self.report(result)
+        self.add(StepResult(name, ok, detail, time.perf_counter() - start))
         return ok
 
     def skip(self, name: str, why: str) -> None:
-        result = StepResult(name, False, f"not run: {why}", 0.0)
+        self.add(StepResult(name, False, f"not run: {why}", 0.0))
+
+    def add(self, result: StepResult) -> None:
         self.results.append(result)
         self.report(result)
 
@@ -88,47 +95,39 @@ class SelfTest:
             if started:
                 await self._steps()
             else:
-                for name in ("dns", "login uya", "login dl", "game uya", "game dl", "nat"):
+                for name in planned_steps()[1:-1]:
                     self.skip(name, "the appliance did not start")
             await self.step("textual", _textual_screen)
             nursery.cancel_scope.cancel()
         return self.passed
 
     async def _steps(self) -> None:
-        from clank_lan.client.lobby import LobbyClient, Ports
-        from clank_lan.client.profiles import profile
+        for key in TITLES:
+            await self.doctor(key)
+        await self.step("dns offline", self._dns_offline)
+        await self.step("nat keep-alive", self._nat_keepalive)
 
-        await self.step("dns", self._dns)
-        engine = self.engine
-        ports = Ports(muis=engine.port("muis"), mas=engine.port("mas"), mls=engine.port("mls"))
-        async with AsyncExitStack() as stack:
-            for key in ("uya", "dl"):
-                # opened outside the step's deadline: a client owns a nursery that outlives the step
-                client = await stack.enter_async_context(LobbyClient.open(LOCALHOST, profile(key), ports))
-                await self.step(f"login {key}", partial(self._login, client, key))
-            for key in ("uya", "dl"):
-                if key in self.clients:
-                    await self.step(f"game {key}", partial(self._game, key))
-                else:
-                    self.skip(f"game {key}", "the login failed")
-        await self.step("nat", self._nat)
+    async def doctor(self, key: str) -> None:
+        """The doctor's stages as ``key``'s console, one step each (each within the step timeout)."""
+        doctor = Doctor(target(key, self.engine, self.step_timeout), out=_quiet)
+        plan = doctor.plan()
+        with trio.move_on_after(self.step_timeout * len(plan)):
+            await doctor.run()
+        for r in doctor.results:
+            self.add(_step_of(key, r))
+        for stage in plan[len(doctor.results) :]:
+            self.skip(f"{key} {stage}", "the doctor ran out of time before it")
 
     # steps ---------------------------------------------------------------------------------
     async def _start(self, nursery: trio.Nursery) -> str:
-        from clank_lan.config import PortSettings, parse_config
-        from clank_lan.dns.settings import DnsSettings
-        from clank_lan.engine import Addresses, Engine
-        from clank_lan.serve import start_dns
-
-        zero = PortSettings(muis=0, mas=0, mls=0, mps=0, dme_tcp=0, dme_udp=0, nat=0)
-        config = msgspec.structs.replace(parse_config(""), ports=zero)
-        dns = DnsSettings(port=0, offline=True)
-        engine = Engine(config, Addresses(bind=LOCALHOST, advertised=LOCALHOST), ephemeral=True)
-
-        async def extra(engine: Engine, inner: trio.Nursery) -> None:
-            await start_dns(engine, inner, dns)
-
-        await nursery.start(partial(engine.run, extra=extra))
+        config = with_any_free_ports(parse_config(""))
+        engine = Engine(
+            config,
+            Addresses(bind=LOCALHOST, advertised=LOCALHOST),
+            ephemeral=True,
+            dns=DnsSettings(port=0, offline=True),
+        )
+        await nursery.start(engine.run)
         self.engine = engine
         names = list(dict.fromkeys([*SERVICES, *engine.services]))  # and any service added later
         down = [f"{n.upper()} ({_detail(engine, n)})" for n in names if not _up(engine, n)]
@@ -136,64 +135,68 @@ class SelfTest:
             raise StepFailed("not running: " + ", ".join(down))
         return "listening on 127.0.0.1: " + ", ".join(f"{n.upper()} {engine.port(n)}" for n in names)
 
-    async def _dns(self) -> str:
-        from dnslib import QTYPE, RCODE, DNSRecord
-
-        from clank_lan.client.profiles import profile
-        from clank_lan.titles import title_for_app_id
-
-        port = self.engine.port("dns")
-        answers = []
-        for key in ("uya", "dl"):
-            name = title_for_app_id(profile(key).app_id).hostnames[0]
-            reply = await _dns_query(DNSRecord.question(name, "A"), port)
-            got = [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A]
-            if got != [LOCALHOST]:
-                shown = got or RCODE.get(reply.header.rcode)
-                raise StepFailed(f"{name} answered {shown}, wanted {LOCALHOST}")
-            answers.append(f"{name} -> {got[0]}")
-        reply = await _dns_query(DNSRecord.question(FOREIGN_NAME, "A"), port)
+    async def _dns_offline(self) -> str:
+        reply = await _dns_query(DNSRecord.question(FOREIGN_NAME, "A"), self.engine.port("dns"))
         if reply.header.rcode != RCODE.NXDOMAIN or reply.rr:
             raise StepFailed(f"{FOREIGN_NAME} got {RCODE.get(reply.header.rcode)}, wanted NXDOMAIN (offline)")
-        return "; ".join(answers) + f"; {FOREIGN_NAME} -> NXDOMAIN"
+        return f"{FOREIGN_NAME} -> NXDOMAIN (offline: nothing is asked upstream)"
 
-    async def _login(self, client, key: str) -> str:
-        engine, prof = self.engine, client.profile
-        info = await client.login(f"selftest-{key}", "selftest", register=True)
-        if (info.mls_ip, info.mls_port) != (LOCALHOST, engine.port("mls")):
-            raise StepFailed(f"MAS sent the MLS as {info.mls_ip}:{info.mls_port}")
-        rt = client.mls.rt
-        if not rt.connected or rt.game_key is None:
-            raise StepFailed("the MLS connection is not up, or not encrypted, after login")
-        self.clients[key] = client
-        path = "MUIS, MAS, MLS" if prof.uses_muis else "MAS, MLS"
-        return f"app id {prof.app_id}, Medius {prof.version}, encrypted via {path}; account {info.account_id}"
-
-    async def _game(self, key: str) -> str:
-        engine, client = self.engine, self.clients[key]
-        game_id = await client.create_game(f"selftest {key}")
-        listed = [g.world_id for g in await client.games()]
-        if game_id not in listed:
-            raise StepFailed(f"game {game_id} is not in the game list {listed}")
-        join = await client.join_game(game_id)
-        dme, nat = (join.dme_ip, join.dme_port), (join.nat_ip, join.nat_port)
-        if dme != (LOCALHOST, engine.port("dme_tcp")) or nat != (LOCALHOST, engine.port("nat")):
-            raise StepFailed(f"JoinGame pointed at DME {dme} and NAT {nat}")
-        kind = "CreateGame" if client.profile.v109 else "CreateGame1"
-        return f"{kind}: game {game_id} listed and joined; DME {join.dme_port}, NAT {join.nat_port}"
-
-    async def _nat(self) -> str:
+    async def _nat_keepalive(self) -> str:
         port = self.engine.port("nat")
         with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             await sock.bind((LOCALHOST, 0))
-            await sock.sendto(NAT_KEEPALIVE, (LOCALHOST, port))
-            await sock.sendto(NAT_REQUEST, (LOCALHOST, port))
+            await sock.sendto(nat.KEEPALIVE, (LOCALHOST, port))
+            await sock.sendto(nat.DL_REQUEST, (LOCALHOST, port))
             data, _ = await sock.recvfrom(64)  # loopback keeps order: a keep-alive answer comes first
             mine = sock.getsockname()[1]
-        wanted = socket.inet_aton(LOCALHOST) + mine.to_bytes(2, "big")
-        if data != wanted:
-            raise StepFailed(f"NAT answered {data.hex(' ')}, wanted {wanted.hex(' ')}")
-        return f"{NAT_REQUEST.hex(' ')} -> {LOCALHOST}:{mine}; keep-alive unanswered"
+        if nat.decode_reply(data) != (LOCALHOST, mine):
+            raise StepFailed(
+                f"NAT answered {data.hex(' ')} to a keep-alive and a request, wanted our address"
+            )
+        return f"{nat.KEEPALIVE.hex(' ')} unanswered; {nat.DL_REQUEST.hex(' ')} -> {LOCALHOST}:{mine}"
+
+
+def target(key: str, engine: Engine | None, timeout: float = STEP_TIMEOUT) -> Target:
+    """The doctor's target: the in-process appliance, as ``key``'s console."""
+    prof = profile(key)
+
+    def port(name: str) -> int:
+        return engine.port(name) if engine is not None else 0
+
+    return Target(
+        host=LOCALHOST,
+        title=prof.title,
+        profile=prof,
+        dns_port=port("dns"),
+        muis_port=port("muis"),
+        mas_port=port("mas"),
+        mls_port=port("mls"),
+        dme_port=port("dme_tcp"),
+        nat_port=port("nat"),
+        timeout=timeout,
+        user=f"selftest-{key}",
+        password="selftest",
+    )
+
+
+def planned_steps() -> list[str]:
+    """Every step's name, in order."""
+    doctor = [f"{key} {stage}" for key in TITLES for stage in Doctor(target(key, None), out=_quiet).plan()]
+    return ["start", *doctor, "dns offline", "nat keep-alive", "textual"]
+
+
+def _step_of(key: str, r: StageResult) -> StepResult:
+    if r.outcome is Outcome.PASS:
+        detail = (r.detail or r.what) + (f" (note: {r.note})" if r.note else "")
+    elif r.outcome is Outcome.SKIPPED:
+        detail = f"not run: {r.detail}"
+    else:
+        detail = r.detail + (f"; fix: {r.fix}" if r.fix else "")
+    return StepResult(f"{key} {r.stage}", r.outcome is Outcome.PASS, detail, r.seconds or 0.0)
+
+
+def _quiet(line: str) -> None:
+    return None
 
 
 def _up(engine, name: str) -> bool:
@@ -206,9 +209,7 @@ def _detail(engine, name: str) -> str:
     return "never started" if s is None else s.detail or "down"
 
 
-async def _dns_query(question, port: int):
-    from dnslib import DNSRecord
-
+async def _dns_query(question: DNSRecord, port: int) -> DNSRecord:
     with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         await sock.bind((LOCALHOST, 0))
         await sock.sendto(question.pack(), (LOCALHOST, port))
@@ -225,6 +226,8 @@ async def _textual_screen() -> str:
 
 
 def _run_textual() -> str:
+    # imported here on purpose: a bundle missing Textual must give a FAIL line, not a crash
+    import textual
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable, Footer, Header, Input, RichLog, TabbedContent, TabPane
 
@@ -249,8 +252,6 @@ def _run_textual() -> str:
     rows = Probe().run(headless=True, size=(80, 24))
     if rows != 1:
         raise StepFailed(f"the headless screen ended with {rows!r}, wanted 1 table row")
-    import textual
-
     return f"Textual {textual.__version__}: header, tabs, table, log, input and footer drawn headless"
 
 
@@ -263,8 +264,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.verbose:
-        from clank_lan.logs import setup_logging
-
         setup_logging("debug", None, frames=True)
     frozen = " (frozen binary)" if getattr(sys, "frozen", False) else ""
     python = f"Python {platform.python_version()} on {platform.platform()}"

@@ -13,14 +13,22 @@ import logging
 import signal
 import sys
 from functools import partial
+from importlib import resources
 from pathlib import Path
 
+import msgspec
 import trio
 
 from clank_lan import __version__
+from clank_lan.commands import Paths, run_command
 from clank_lan.config import Config, ConfigError, load_config
 from clank_lan.db.errors import DbError
-from clank_lan.logs import setup_logging
+from clank_lan.dns.settings import DnsSettings
+from clank_lan.engine import Addresses, Engine
+from clank_lan.logs import setup_logging, shutdown_logging
+from clank_lan.net.lan import detect_lan_address
+from clank_lan.net.setup import setup_text
+from clank_lan.tui import run_tui
 
 log = logging.getLogger("clank_lan")
 
@@ -48,8 +56,6 @@ def find_config(explicit: Path | None, *, frozen_dir: Path | None) -> Path | Non
         return None
     beside = frozen_dir / CONFIG_NAME
     if not beside.is_file():
-        from importlib import resources
-
         example = resources.files("clank_lan.assets").joinpath("clank-lan.example.toml").read_text("utf-8")
         try:
             beside.write_text(example, "utf-8")
@@ -69,15 +75,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--config", type=Path, help="TOML config file (default: ./clank-lan.toml when present)"
     )
     parser.add_argument("--data", type=Path, help="data directory (database, logs); default ./data")
-    parser.add_argument("--ephemeral", action="store_true", help="keep everything in memory only")
-    parser.add_argument("--log-level", help="console log level: debug, info, warning, error")
+    parser.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="keep the database (accounts, clans, stats, bans) in memory only; logs still go under --data",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        help="console log level (default: config)",
+    )
     parser.add_argument("--no-dns", action="store_true", help="do not run the DNS redirector")
-    parser.add_argument("--dns-port", type=int, help="DNS port (default 53)")
+    parser.add_argument("--dns-port", type=port_number, help="DNS port (default 53)")
 
 
-def resolve_addresses(config: Config, override: str | None):
-    from clank_lan.engine import Addresses
-    from clank_lan.net.lan import detect_lan_address
+def port_number(text: str) -> int:
+    """An argparse type: a TCP/UDP port, 0-65535 (0 = any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535)")
+    return value
+
+
+def resolve_addresses(config: Config, override: str | None) -> Addresses:
 
     wanted = override or config.network.address
     if wanted and wanted != "auto":
@@ -100,23 +123,33 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"clank-lan: {exc}", file=sys.stderr)
         return 2
-    data_dir = None if args.ephemeral else (args.data or default_data_dir())
+    data_dir = args.data or default_data_dir()
     level = args.log_level or config.logging.level
-    log_file = setup_logging(level, None if data_dir is None else data_dir / "logs", config.logging.frames)
+    log_file = setup_logging(level, data_dir / "logs", config.logging.frames)
     log.info("clank-lan %s starting%s", __version__, f"; log file {log_file}" if log_file else "")
     log.info("config: %s", config_path or "built-in defaults (no clank-lan.toml found)")
+    if args.ephemeral:
+        log.info("--ephemeral: the database is kept in memory only; logs go to %s", data_dir / "logs")
+    paths = Paths(config=config_path, data=None if args.ephemeral else data_dir, log=log_file)
     use_tui = not args.headless and _interactive()
     try:
         if use_tui:
-            from clank_lan.tui import run_tui
-
-            return run_tui(partial(serve, config, args, data_dir, tui=True))
-        return trio.run(partial(serve, config, args, data_dir))
+            hold = (lambda: input("Press Enter to close this window.")) if frozen_dir is not None else None
+            return run_tui(
+                partial(serve, config, args, data_dir, paths=paths, tui=True), paths=paths, hold=hold
+            )
+        return trio.run(partial(serve, config, args, data_dir, paths=paths))
     except DbError as exc:
         print(f"clank-lan: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0
+    except BaseExceptionGroup as group:  # Ctrl+C inside a task (e.g. during start-up) is a stop too
+        if group.split(KeyboardInterrupt)[1] is None:
+            return 0
+        raise
+    finally:
+        shutdown_logging()  # the frame log's writer thread flushes what is queued
 
 
 def _interactive() -> bool:
@@ -128,25 +161,26 @@ async def serve(
     args: argparse.Namespace,
     data_dir: Path | None,
     *,
+    paths: Paths | None = None,
     tui: bool = False,
     task_status=trio.TASK_STATUS_IGNORED,
 ) -> int:
     """Run the appliance until it is shut down; ``tui`` leaves the screen and stdin to the TUI."""
-    from clank_lan.engine import Engine
-    from clank_lan.net.setup import setup_text
 
     addresses = resolve_addresses(config, args.address)
-    engine = Engine(config, addresses, data_dir=data_dir, ephemeral=data_dir is None)
-    dns_settings = _dns_settings(config, args)
-
-    async def extra(engine: Engine, nursery: trio.Nursery) -> None:
-        if dns_settings is not None:
-            await start_dns(engine, nursery, dns_settings)
+    engine = Engine(
+        config,
+        addresses,
+        data_dir=data_dir,
+        ephemeral=args.ephemeral or data_dir is None,
+        dns=_dns_settings(config, args),
+        paths=paths,
+    )
 
     async with trio.open_nursery() as nursery:
 
         async def run_engine(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
-            await engine.run(task_status=task_status, extra=extra)
+            await engine.run(task_status=task_status)
             nursery.cancel_scope.cancel()  # the engine stopped: end the signal and console tasks
 
         await nursery.start(run_engine)
@@ -163,38 +197,13 @@ async def serve(
     return 0
 
 
-def _dns_settings(config: Config, args: argparse.Namespace):
-    from clank_lan.dns.settings import DnsSettings
-
+def _dns_settings(config: Config, args: argparse.Namespace) -> DnsSettings | None:
     settings: DnsSettings = config.dns
     if args.no_dns or not settings.enabled:
         return None
     if args.dns_port is not None:
-        import msgspec
-
         settings = msgspec.structs.replace(settings, port=args.dns_port)
     return settings
-
-
-async def start_dns(engine, nursery: trio.Nursery, settings) -> None:
-    from clank_lan.dns.server import serve_dns
-    from clank_lan.net.ports import PortUnavailable
-
-    try:
-        port = await nursery.start(
-            partial(
-                serve_dns,
-                settings,
-                engine.addresses.bind,
-                engine.addresses.advertised,
-                engine.bus,
-                external_ip=engine.config.network.advertised_address,
-            )
-        )
-    except PortUnavailable as exc:
-        engine.mark_external("dns", "UDP", settings.port, False, exc.message)
-        return
-    engine.mark_external("dns", "UDP", port, True)
 
 
 async def _signals(engine) -> None:
@@ -208,8 +217,6 @@ async def _signals(engine) -> None:
 
 async def _console(engine) -> None:
     """A line console on stdin: the same commands as the TUI and chat."""
-    from clank_lan.commands import run_command
-
     print("Type 'help' for commands.", flush=True)
     while True:
         line = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)

@@ -39,30 +39,25 @@ class Support(StrEnum):
 
 
 class Quirk(StrEnum):
-    """Per-title deviations the servers must honour (medius-messages.md §5.3, dme-nat-muis-dns.md §C)."""
+    """Per-title deviations the servers must honour (medius-messages.md §5.3, dme-nat-muis-dns.md §C).
 
-    #: RT CONNECT_COMPLETE must follow CONNECT_ACCEPT_TCP at MAS/MLS (pre-1.09 SDK clients wait for it).
-    CONNECT_COMPLETE = "connect-complete"
-    #: The same, at the MUIS (MultiServer3 ``pre108ServerComplete``).
-    MUIS_CONNECT_COMPLETE = "muis-connect-complete"
-    #: The RSA ServerKey inside ConnectInfo is sent as zeros.
+    Only facts that change what a server does for one title and not another are kept here; a
+    behaviour every title gets (CONNECT_COMPLETE for every 1.08 client, CreateGame1 decoded by its
+    length, the ChannelList_ExtraInfo generic fields, no GameHostType check on JoinGame, the MLS
+    session kept for ``keepalive_grace``) is written where it is done, not listed per title.
+    """
+
+    #: The RSA ServerKey inside ConnectInfo is sent as zeros (read by the MAS/MLS ConnectInfo).
     ZERO_SERVER_KEY = "zero-server-key"
-    #: Game-list filters combine with OR, not AND.
+    #: Game-list filters combine with OR, not AND (read by the MLS game list).
     OR_GAME_LIST_FILTERS = "or-game-list-filters"
-    #: JoinGame must not reject on the requested GameHostType.
-    SKIP_HOST_TYPE_CHECK = "skip-host-type-check"
-    #: ChannelList_ExtraInfo responses carry GenericField2-4 + level although the title is 1.08.
-    CHANNEL_EXTRA_FIELDS = "channel-extra-fields"
-    #: CreateGame1 body is 208 or 212 bytes (trailing Attributes optional): decode by length.
-    CREATE_GAME1_OPTIONAL_ATTRIBUTES = "creategame1-optional-attributes"
-    #: Reconnects to the MLS very soon after the MAS drops it: keep the session findable at once.
-    FAST_MLS_RECONNECT = "fast-mls-reconnect"
-    #: Speaks an older DME packet format than retail builds.
-    OLD_DME_FORMAT = "old-dme-format"
-    #: Sends VersionServer before SessionBegin.
-    VERSION_BEFORE_SESSION = "version-before-session"
-    #: JoinGame is answered with plain ClientServerTCP (no aux UDP address).
+    #: JoinGame is answered with plain ClientServerTCP, no aux UDP address (read by the MLS JoinGame).
     JOIN_CLIENT_SERVER_TCP = "join-client-server-tcp"
+    #: Speaks an older DME packet format than retail builds (not yet handled: the DME logs it).
+    OLD_DME_FORMAT = "old-dme-format"
+    #: Sends VersionServer before SessionBegin: the MAS must answer it without a session (read by
+    #: the VersionServer handler, which logs a title without it doing so).
+    VERSION_BEFORE_SESSION = "version-before-session"
     #: The disc's DNAS check must be bypassed (patched image or PCSX2 pnach); see the README.
     DNAS_PATCH_NEEDED = "dnas-patch-needed"
 
@@ -81,24 +76,33 @@ class Title:
     support: Support
     status: str  # one honest sentence shown next to ``support``
     quirks: frozenset[Quirk] = field(default_factory=frozenset)
+    #: The client RSA key pair (``protocol.crypto.keys``) the headless client sends in
+    #: CRYPTKEY_PUBLIC as this title: the disc's own where its private half is known; "" when the
+    #: client cannot behave as this title.
+    client_key: str = ""
+    #: Seconds between the CLIENT_TIMEBASE_QUERY frames the console sends on the DME's TCP while in
+    #: a game; 0 = none seen in its captures.
+    timebase_query_every: float = 0.0
     known: bool = True  # False only for the stand-in returned for an unknown app id
+    #: What the MAS answers VersionServer with, where a title's own server string is known (the
+    #: MultiServer3 fork's per-title overrides); "" = clank-lan's own version.
+    version_server: str = ""
 
     def __post_init__(self) -> None:
         if any(h != h.lower() or h.endswith(".") for h in self.hostnames):
             raise ValueError(f"{self.key}: hostnames must be lower-case without a trailing dot")
 
 
-_UYA_QUIRKS = frozenset(
-    {
-        Quirk.CONNECT_COMPLETE,
-        Quirk.ZERO_SERVER_KEY,
-        Quirk.OR_GAME_LIST_FILTERS,
-        Quirk.SKIP_HOST_TYPE_CHECK,
-        Quirk.CHANNEL_EXTRA_FIELDS,
-        Quirk.CREATE_GAME1_OPTIONAL_ATTRIBUTES,
-    }
-)
-_UYA_BETA_QUIRKS = _UYA_QUIRKS | {Quirk.FAST_MLS_RECONNECT, Quirk.OLD_DME_FORMAT}
+_UYA_QUIRKS = frozenset({Quirk.ZERO_SERVER_KEY, Quirk.OR_GAME_LIST_FILTERS})
+_UYA_BETA_QUIRKS = _UYA_QUIRKS | {Quirk.OLD_DME_FORMAT}
+#: The key pair UYA's NTSC disc sends (asym_keys.txt). The PAL disc sends another modulus
+#: (81cbbd3a..., the PAL login capture) whose private half is not known; the client uses the NTSC
+#: pair for both (the servers accept any client key).
+_UYA_CLIENT_KEY = "client_uya_ps2_ntsc"
+#: Deadlocked in capture b41 asks the DME for its time base about once a second (the first six
+#: queries 0.85-1.05 s apart; later ones further apart while the level loads). UYA's DME
+#: captures (JoinPjs, Created) hold none.
+_DL_TIMEBASE_EVERY = 1.0
 #: The lobby channel names Robo (a Python server that ran UYA online) creates for UYA.
 _UYA_LOBBIES = tuple(f"CY0000000{i}-00" for i in range(5))
 _LOBBY = ("Main Lobby",)
@@ -117,6 +121,7 @@ ALL_TITLES: tuple[Title, ...] = (
         support=Support.TARGET,
         status="Primary target; checked against real PS2 captures, not yet played end to end on hardware.",
         quirks=_UYA_QUIRKS,
+        client_key=_UYA_CLIENT_KEY,
     ),
     Title(
         key="uya-pal",
@@ -135,6 +140,7 @@ ALL_TITLES: tuple[Title, ...] = (
         support=Support.TARGET,
         status="Primary target (same code path as NTSC-U); the disc needs a DNAS bypass.",
         quirks=_UYA_QUIRKS | {Quirk.DNAS_PATCH_NEEDED},
+        client_key=_UYA_CLIENT_KEY,
     ),
     Title(
         key="uya-kr",
@@ -191,6 +197,8 @@ ALL_TITLES: tuple[Title, ...] = (
         lobbies=_LOBBY,
         support=Support.TARGET,
         status="Primary target; the full MUIS-MAS-MLS-DME path is checked against capture b41.",
+        client_key="client_dl_ps2_ntsc",
+        timebase_query_every=_DL_TIMEBASE_EVERY,
     ),
     Title(
         key="dl-pal",
@@ -205,6 +213,8 @@ ALL_TITLES: tuple[Title, ...] = (
         support=Support.EXPERIMENTAL,
         status="Played on Horizon; our app id for it is unconfirmed, and the disc needs a DNAS bypass.",
         quirks=frozenset({Quirk.DNAS_PATCH_NEEDED}),
+        client_key="client_gladiator_ps2_pal",
+        timebase_query_every=_DL_TIMEBASE_EVERY,  # ? same engine as dl-ntsc; no PAL capture
     ),
     Title(
         key="jakx-ntsc",
@@ -218,7 +228,7 @@ ALL_TITLES: tuple[Title, ...] = (
         lobbies=_LOBBY,
         support=Support.UNTESTED,
         status="No server is known to host games for it; it also uses the file service (MFS).",
-        quirks=frozenset({Quirk.JOIN_CLIENT_SERVER_TCP, Quirk.SKIP_HOST_TYPE_CHECK}),
+        quirks=frozenset({Quirk.JOIN_CLIENT_SERVER_TCP}),
     ),
     Title(
         key="jakx-pal",
@@ -232,7 +242,7 @@ ALL_TITLES: tuple[Title, ...] = (
         lobbies=_LOBBY,
         support=Support.UNTESTED,
         status="No server is known to host games for it; it also uses the file service (MFS).",
-        quirks=frozenset({Quirk.JOIN_CLIENT_SERVER_TCP, Quirk.SKIP_HOST_TYPE_CHECK}),
+        quirks=frozenset({Quirk.JOIN_CLIENT_SERVER_TCP}),
     ),
     Title(
         key="killzone",
@@ -246,7 +256,8 @@ ALL_TITLES: tuple[Title, ...] = (
         lobbies=_LOBBY,
         support=Support.EXPERIMENTAL,
         status="Clank reports games working; not tried with clank-lan.",
-        quirks=frozenset({Quirk.CONNECT_COMPLETE, Quirk.MUIS_CONNECT_COMPLETE, Quirk.VERSION_BEFORE_SESSION}),
+        quirks=frozenset({Quirk.VERSION_BEFORE_SESSION}),
+        version_server="Medius Authentication Server Version 1.50.0009",
     ),
     Title(
         key="sfos-ntsc",
@@ -303,6 +314,7 @@ ALL_TITLES: tuple[Title, ...] = (
         lobbies=_LOBBY,
         support=Support.UNTESTED,
         status="Hostnames and app id only; its community runs on a closed-source server.",
+        version_server="Medius Authentication Server Version 1.40.PRE8",
     ),
     Title(
         key="socom2-ntsc",

@@ -10,29 +10,30 @@ import pytest
 import trio
 
 from clank_lan.client.lobby import Ports
-from clank_lan.config import Config, PortSettings, parse_config
+from clank_lan.config import Config, parse_config, with_any_free_ports
+from clank_lan.dns.settings import DnsSettings
+from clank_lan.engine import Addresses, Engine
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def ephemeral_config(text: str = "") -> Config:
     """A config whose every port is 0 (the OS picks), for tests."""
-    import msgspec
-
-    cfg = parse_config(text)
-    zero = PortSettings(muis=0, mas=0, mls=0, mps=0, dme_tcp=0, dme_udp=0, nat=0)
-    return msgspec.structs.replace(cfg, ports=zero)
+    return with_any_free_ports(parse_config(text))
 
 
 @asynccontextmanager
-async def running_engine(config: Config | None = None, data_dir: Path | None = None) -> AsyncIterator[object]:
-    from clank_lan.engine import Addresses, Engine
-
+async def running_engine(
+    config: Config | None = None, data_dir: Path | None = None, dns: DnsSettings | None = None
+) -> AsyncIterator[Engine]:
+    """The appliance on 127.0.0.1, started the one way ``serve`` starts it (``Engine.run``);
+    ``dns`` adds the DNS redirector (e.g. ``DnsSettings(port=0, offline=True)``)."""
     engine = Engine(
         config or ephemeral_config(),
         Addresses(bind="127.0.0.1", advertised="127.0.0.1"),
         data_dir=data_dir,
         ephemeral=data_dir is None,
+        dns=dns,
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(engine.run)
@@ -42,7 +43,7 @@ async def running_engine(config: Config | None = None, data_dir: Path | None = N
             nursery.cancel_scope.cancel()
 
 
-def ports_of(engine) -> Ports:
+def ports_of(engine: Engine) -> Ports:
     return Ports(muis=engine.port("muis"), mas=engine.port("mas"), mls=engine.port("mls"))
 
 

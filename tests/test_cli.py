@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -48,3 +49,64 @@ def test_bad_config_file_names_key_and_line(tmp_path):
     r = _run("serve", "--headless", "--ephemeral", "--config", str(cfg))
     assert r.returncode == 2
     assert "line 2" in r.stderr and "ports.mas" in r.stderr
+
+
+@pytest.mark.parametrize("action", ["login", "chat", "games", "create", "admin", "bot"])
+def test_client_help_says_each_run_gets_its_own_account(action, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["client", action, "--help"])
+    assert info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "a new name each run" in out and "never share an account" in out
+    assert "--clear" in out and "no key exchange" in out
+
+
+FREE_PORTS = """
+[ports]
+muis = 0
+mas = 0
+mls = 0
+mps = 0
+dme_tcp = 0
+dme_udp = 0
+nat = 0
+[dnas]
+port = 0
+[web]
+port = 0
+"""
+
+
+def test_ephemeral_keeps_the_database_in_memory_and_the_log_under_data(tmp_path):
+    """Issue 9 item 10: --ephemeral means "the database in memory"; --data still says where logs go."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(FREE_PORTS)
+    data = tmp_path / "data"
+    argv = [sys.executable, "-m", "clank_lan", "serve", "--headless", "--no-dns", "--ephemeral"]
+    argv += ["--address", "127.0.0.1", "--config", str(cfg), "--data", str(data)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:  # bounded: serve prints the setup text once everything is bound
+            lines.append(line)
+            if "Primary DNS" in line or len(lines) > 200:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert any("Primary DNS" in line for line in lines), "".join(lines)
+    assert proc.returncode == 0
+    log_file = data / "logs" / "clank-lan.log"
+    assert log_file.is_file() and "starting" in log_file.read_text()
+    assert "CLIENT" not in rest  # no traceback on the way out
+    assert not list(data.glob("*.sqlite3*"))  # nothing of the database touched the disk
+
+
+@pytest.mark.parametrize(
+    ("args", "words"), [(["--dns-port", "70000"], "not a port"), (["--log-level", "loud"], "invalid choice")]
+)
+def test_serve_refuses_bad_options_without_a_traceback(args, words):
+    r = _run("serve", "--headless", *args)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr

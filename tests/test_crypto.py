@@ -523,3 +523,34 @@ def test_bench_quick_run_reports_a_verdict() -> None:
     assert (verdict.group(1) == "PASS") == (run.returncode == 0)
     assert re.search(r"encrypt  64 B\s+[\d,]+\s+[\d,]+\s+[\d.]+x\s+[\d,]+\s+[\d.]+x", run.stdout)
     assert "RSA handshakes/s" in run.stdout
+
+
+# --- RSA with CRT, and the RC4 memo for small frames (the login path's speed-ups) -------------
+
+
+def test_rsa_crt_decryption_equals_the_plain_exponentiation():
+    key = global_mas_key()
+    assert key.p is not None and key.q is not None
+    plain_key = RsaKey(n=key.n, e=key.e, d=key.d)  # no p, q: no CRT
+    for m in (2, 12345, key.n - 2, int.from_bytes(bytes(range(64)), "little") % key.n):
+        c = key.raw_encrypt(m)
+        assert key.raw_decrypt(c) == plain_key.raw_decrypt(c) == pow(c, key.d, key.n) == m
+
+
+def test_an_rsa_key_whose_factors_do_not_multiply_to_n_is_refused():
+    key = global_mas_key()
+    with pytest.raises(ProtocolError, match="p \\* q is not n"):
+        RsaKey(n=key.n, e=key.e, d=key.d, p=key.p, q=key.q + 2)
+
+
+def test_small_frame_rc4_memo_gives_the_same_answer_and_stays_bounded():
+    key = bytes(range(64))
+    ps2_rc4._PLAIN.clear()
+    h, cipher = ps2_rc4.encrypt(key, b"\xa5", Ctx.RC_CLIENT_SESSION)
+    assert ps2_rc4.decrypt(key, cipher, h) == b"\xa5" == ps2_rc4.decrypt(key, cipher, h)
+    tampered = bytes([cipher[0] ^ 1])
+    assert ps2_rc4.decrypt(key, tampered, h) is None and ps2_rc4.decrypt(key, tampered, h) is None
+    for i in range(ps2_rc4._PLAIN_MAX + 50):
+        hh, c = ps2_rc4.encrypt(key, i.to_bytes(4, "little"), Ctx.RC_CLIENT_SESSION)
+        assert ps2_rc4.decrypt(key, c, hh) == i.to_bytes(4, "little")
+    assert len(ps2_rc4._PLAIN) <= ps2_rc4._PLAIN_MAX

@@ -138,7 +138,7 @@ def test_b41_dme_session_replayed():
     dme = DmeManager(SONY_DME, 10079, 50002, TimeoutSettings(), os.urandom, lambda: client[0].ts)
     wid = dme.create_world(11184, 8, 110)
     _, access = dme.reserve_slot(wid, "13088", 1, "Badger41")
-    conn = dme.tcp_protocol(CONSOLE_TCP, (SONY_DME, 10079))
+    conn = dme.tcp_protocol(CONSOLE_TCP, (SONY_DME, 10079), dme.clock())
     console = Console()
     replies: list[tuple[str, bool, list[tuple[Frame, bytes | None]]]] = []  # (request, udp, answers)
 

@@ -49,12 +49,21 @@ class Recorder:
     connected: list[tuple] = field(default_factory=list)
     left: list[tuple] = field(default_factory=list)
     removed: list[tuple] = field(default_factory=list)
+    #: The ``now`` of every callback, in order (each list above holds the other arguments).
+    times: list[float] = field(default_factory=list)
 
     def events(self) -> DmeEvents:
+        def into(record: list[tuple]):
+            def callback(*args) -> None:
+                record.append(args[:-1])
+                self.times.append(args[-1])
+
+            return callback
+
         return DmeEvents(
-            on_player_connected=lambda *a: self.connected.append(a),
-            on_player_left=lambda *a: self.left.append(a),
-            on_world_removed=lambda *a: self.removed.append(a),
+            on_player_connected=into(self.connected),
+            on_player_left=into(self.left),
+            on_world_removed=into(self.removed),
         )
 
 
@@ -119,16 +128,17 @@ class Net:
         session_key: str | None = None,
         access_key: str | None = None,
         join: bool = True,
+        app_id: int | None = None,
         **core_options,
     ) -> Player:
         """Reserve a slot (unless ``access_key`` is given) and run the handshake."""
         session_key = session_key or f"SK{next(self._ports)}"
         if access_key is None:
             _, access_key = self.dme.reserve_slot(world_id, session_key, 1, session_key)
-        app = APP_UYA if version <= 108 else APP_DL
+        app = app_id or (APP_UYA if version <= 108 else APP_DL)
         params = DmeParams(DME_IP, DME_TCP, world_id, access_key, session_key, version, encrypt, app)
         port = next(self._ports)
-        conn = self.dme.tcp_protocol(("192.168.1.50", port), (DME_IP, DME_TCP))
+        conn = self.dme.tcp_protocol(("192.168.1.50", port), (DME_IP, DME_TCP), self.clock())
         player = Player(DmeClientCore(params, **core_options), conn, ("192.168.1.50", port + 1))
         self.players.append(player)
         if join:
@@ -187,7 +197,7 @@ class Net:
         """The TCP connection ends (the shell calls connection_lost)."""
         if p.alive:
             p.alive = False
-            p.conn.connection_lost(reason)
+            p.conn.connection_lost(reason, self.clock())
 
 
 def frames(data: bytes) -> list[RawFrame]:
@@ -231,7 +241,7 @@ def test_handshake_shape_and_events(version, encrypt):
     assert p.of(UdpAccepted) == [UdpAccepted("192.168.1.50", p.addr[1])]
     expected = wire.SERVER_VERSION_V108 if version == 108 else wire.SERVER_VERSION_V109
     assert p.of(ServerVersion) == [ServerVersion(expected)]
-    assert p.conn.phase is Phase.COMPLETE and p.conn.encrypted is encrypt
+    assert p.conn.phase is Phase.READY and p.conn.encrypted is encrypt
     # flagged frames exactly when encrypted (HELLO is always clear; the first PEER is RSA)
     flagged = [f.hash is not None for w in p.tcp_wire for f in frames(w) if f.id != RT.SERVER_HELLO]
     assert all(flagged) if encrypt else not any(flagged)
@@ -265,10 +275,7 @@ def test_clear_client_without_key_exchange_gets_accept_first():
     """A tool that skips CRYPTKEY_PUBLIC (the UYA bot) expects ACCEPT_TCP as the first answer."""
     net = Net()
     wid = net.world(108)
-    p = net.connect(wid, version=108, encrypt=False, join=False)
-    p.core.link.send_ctx = None
-    p.core._send_connect()  # straight to CONNECT_TCP_AUX_UDP, clear
-    net.pump()
+    p = net.connect(wid, version=108, encrypt=False, key_exchange=False)  # CONNECT first, clear
     first = frames(p.tcp_wire[0])
     assert [f.id for f in first] == [RT.SERVER_CONNECT_ACCEPT_TCP, RT.SERVER_INFO_AUX_UDP]
     assert all(f.hash is None for f in first)
@@ -303,4 +310,4 @@ def test_datagram_ids_of_udp_connect_duplicates_are_idempotent():
     out = net.dme.take_datagrams()
     assert [addr for _, addr in out] == [p.addr] * 3
     assert all([f.id for f in split_datagram(d)] == [RT.SERVER_CONNECT_ACCEPT_AUX_UDP] for d, _ in out)
-    assert p.conn.udp_addr == p.addr and p.conn.phase is Phase.COMPLETE
+    assert p.conn.udp_addr == p.addr and p.conn.phase is Phase.READY

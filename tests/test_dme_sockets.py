@@ -245,7 +245,10 @@ KINDS = (
 
 
 async def test_churn_leaves_nothing_behind():
-    timeouts = TimeoutSettings(handshake=2.0, dme_client=1.0, dme_empty_world=0.3, dme_echo=0.5)
+    # Timers far above what a loaded machine needs between reserving a slot and connecting (a
+    # 0.3 s empty-world timer removed worlds before their player arrived on a slow machine); the
+    # last check waits for the empty worlds to go.
+    timeouts = TimeoutSettings(handshake=5.0, dme_client=5.0, dme_empty_world=2.0, dme_echo=0.5)
     async with running_dme(timeouts) as (dme, lobby):
         await trio.sleep(0.05)
         tasks_before, sockets_before = count_tasks(), open_sockets()
@@ -271,7 +274,7 @@ async def test_churn_leaves_nothing_behind():
                 for i in range(200):
                     nursery.start_soon(cycle, i)
         assert len(done) == 200
-        await until(lambda: dme.connection_count == 0 and not dme.world_ids(), timeout=10)
+        await until(lambda: dme.connection_count == 0 and not dme.world_ids(), timeout=20)
         joined = done.count("vanish") + done.count("leave")
         bound = joined + done.count("SERVER_CONNECT_ACCEPT_TCP") + done.count("CLIENT_CONNECT_AUX_UDP")
         assert len(lobby.connected) == joined and len(lobby.left) == bound and len(lobby.removed) == 200
@@ -307,9 +310,8 @@ async def test_bad_input_is_dropped_and_logged(caplog):
                 wrong_world = DmeParams(
                     LOCAL, dme.tcp_port, other_wid, params.access_key, "c", 110, True, 11184
                 )
-                with pytest.raises(DmeConnectError):
-                    async with connect_dme(wrong_world, timeout=2.0):
-                        pass
+                async with connect_dme(wrong_world, timeout=2.0) as c:  # the access key decides
+                    assert c.join_info is not None and dme.world_info(wid).players[-1].name == "c"
                 junk = await trio.open_tcp_stream(LOCAL, dme.tcp_port)  # a frame of 65535 bytes: refused
                 async with junk:
                     await junk.send_all(b"\x24\xff\xff" + bytes(64))
@@ -319,7 +321,7 @@ async def test_bad_input_is_dropped_and_logged(caplog):
             assert "not a connected player's endpoint" in caplog.text
             assert "DME UDP: dropped 40 bytes" in caplog.text
             assert "unknown access key 'NOPE'" in caplog.text
-            assert f"world id {other_wid} does not match" in caplog.text
+            assert f"naming world {other_wid} with an access key of world {wid}; going on" in caplog.text
             assert "declares 65535 payload bytes, over the limit of 2048" in caplog.text
             a.send_broadcast(b"\x02\x09real", udp=True)
             await until(lambda: len(box.apps()) >= 1)

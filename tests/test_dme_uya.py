@@ -59,7 +59,7 @@ def test_uya_handshake_shape_in_clear(capture, index, count):
     assert sorted(others) == [i for i in range(count) if i != index]
     for p in others.values():
         p.take()
-    conn = net.dme.tcp_protocol(CONSOLE, (DME_IP, 10079))
+    conn = net.dme.tcp_protocol(CONSOLE, (DME_IP, 10079), net.clock())
     writes: list[tuple[str, list]] = []
 
     handshake_done = False

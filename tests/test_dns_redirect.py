@@ -17,8 +17,10 @@ from clank_lan.dns.redirect import (
     Reply,
     address_for_client,
     answer,
+    bare_reply,
     failure_reply,
     is_reply_to,
+    name_problem,
     question_end,
 )
 from clank_lan.dns.settings import DEFAULT_WILDCARDS, DnsSettings
@@ -263,3 +265,45 @@ def test_damaged_real_queries_never_raise(position: int, value: int) -> None:
     assert failure is None or type(failure) is bytes
     if isinstance(decision, Reply):
         assert type(decision.data) is bytes
+
+
+def _raw_query(labels: list[bytes], qid: int = 0x0102, flags: int = 0x0100, qdcount: int = 1) -> bytes:
+    name = b"".join(bytes([len(label)]) + label for label in labels) + b"\0"
+    return struct.pack(">6H", qid, flags, qdcount, 0, 0, 0) + (name + struct.pack(">2H", 1, 1)) * qdcount
+
+
+@pytest.mark.parametrize(
+    ("labels", "problem"),
+    [
+        ([b"a" * 64, b"pdonline", b"scea", b"com"], "a 64-byte label (at most 63)"),
+        ([b"b" * 63] * 4 + [b"pdonline", b"scea", b"com"], "a 275-byte name (at most 255)"),
+    ],
+)
+def test_names_breaking_rfc1035_limits_get_a_bare_formerr(labels, problem) -> None:
+    raw = _raw_query(labels)
+    decision = answer(raw, ADDR, DEFAULT)
+    assert decision == Reply(b"\x01\x02\x81\x81" + bytes(8), "", "", None, "FORMERR", problem)
+    assert failure_reply(raw, "servfail") is None  # cannot be echoed either: nothing to send
+
+
+def test_the_longest_legal_name_is_still_answered() -> None:
+    labels = [b"c" * 63] * 3 + [b"d" * 43, b"pdonline", b"scea", b"com"]  # 255 bytes on the wire
+    decision = answer(_raw_query(labels), ADDR, DEFAULT)
+    assert isinstance(decision, Reply) and decision.answer == ADDR and decision.problem == ""
+
+
+def test_a_bad_name_in_a_second_question_is_caught_too() -> None:
+    raw = _raw_query([b"e" * 64, b"com"], qdcount=2)
+    decision = answer(raw, ADDR, DEFAULT)
+    assert isinstance(decision, Reply) and decision.answer == "FORMERR"
+    assert "64-byte label" in decision.problem
+
+
+def test_bare_replies_copy_opcode_and_rd() -> None:
+    assert bare_reply(b"\xaa\xbb\x29\x00" + bytes(8), RCODE.FORMERR) == b"\xaa\xbb\xa9\x81" + bytes(8)
+    assert bare_reply(b"\xaa\xbb\x00\x00" + bytes(8), RCODE.FORMERR) == b"\xaa\xbb\x80\x81" + bytes(8)
+
+
+def test_name_problem_counts_wire_bytes() -> None:
+    assert name_problem((b"a" * 63,) * 3 + (b"b" * 61,)) is None  # 4 + 3*64 + 62 = 254 + root = 255
+    assert name_problem((b"a" * 63,) * 3 + (b"b" * 62,)) == "a 256-byte name (at most 255)"

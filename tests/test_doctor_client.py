@@ -7,7 +7,6 @@ import argparse
 import os
 import socket
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -34,13 +33,13 @@ UYA_STAGES = [
     "tcp-dme",
     "nat",
     "login",
-    "game-create",
-    "game-join",
+    "game-created",
+    "game-joined",
     "dme-tcp",
     "dme-udp",
 ]
-DL_STAGES = ["dns", "tcp-muis", "tcp-mas", "tcp-mls", "tcp-dme", "nat", "muis", "login", "game-create",
-             "game-join", "dme-tcp", "dme-udp"]  # fmt: skip
+DL_STAGES = ["dns", "tcp-muis", "tcp-mas", "tcp-mls", "tcp-dme", "nat", "muis", "login", "game-created",
+             "game-joined", "dme-tcp", "dme-udp"]  # fmt: skip
 
 
 @asynccontextmanager
@@ -127,11 +126,15 @@ def with_port(name: str, port: int):
     return msgspec.structs.replace(cfg, ports=msgspec.structs.replace(cfg.ports, **{name: port}))
 
 
-@pytest.mark.parametrize(("title", "stages"), [("uya", UYA_STAGES), ("dl", DL_STAGES)])
+@pytest.mark.parametrize(
+    ("title", "stages"), [("uya", UYA_STAGES), ("dl", DL_STAGES), ("uya-pal", UYA_STAGES)]
+)
 async def test_every_stage_passes_against_a_running_appliance(title, stages):
     async with appliance() as (engine, dns_port):
         run = await doctor(doctor_args(engine, dns_port, title))
         assert run.rc == 0, "\n".join(run.lines)
+        # a PAL disc's DNAS check is a step before any server: the DNS stage says so
+        assert ("way past DNAS" in run.block("dns")) == (title == "uya-pal")
         assert run.order == stages
         assert set(run.outcomes.values()) == {"PASS"}
         assert run.lines[-1] == f"all {len(stages)} checks passed"
@@ -157,8 +160,8 @@ async def test_with_the_mls_port_held_the_mls_stages_fail_and_the_game_stages_ar
     assert run.rc == 1
     assert {s for s, o in run.outcomes.items() if o == "FAIL"} == {"tcp-mls", "login"}
     assert [s for s, o in run.outcomes.items() if o == "SKIPPED"] == [
-        "game-create",
-        "game-join",
+        "game-created",
+        "game-joined",
         "dme-tcp",
         "dme-udp",
     ]
@@ -166,8 +169,8 @@ async def test_with_the_mls_port_held_the_mls_stages_fail_and_the_game_stages_ar
     tcp = run.block("tcp-mls")
     assert f"nothing listens on TCP {port}" in tcp and "is clank-lan running?" in tcp and "--mls-port" in tcp
     assert f"the MAS login worked, but the MLS at {LOCAL}:{port} refused" in run.block("login")
-    assert "needs login, which failed" in run.block("game-create")
-    assert "needs game-create, which was skipped" in run.block("game-join")
+    assert "needs login, which failed" in run.block("game-created")
+    assert "needs game-created, which was skipped" in run.block("game-joined")
     assert run.lines[-1] == "2 failed, 4 skipped of 10 checks; start with: tcp-mls"
     # the tracker on the server tells the same story
     (console,) = engine.consoles.snapshot(engine.wall_clock())
@@ -180,10 +183,10 @@ async def test_with_the_dme_down_game_creation_fails_and_names_the_dme():
         async with appliance(with_port("dme_tcp", holder.getsockname()[1])) as (engine, dns_port):
             run = await doctor(doctor_args(engine, dns_port, "dl"))
     assert run.rc == 1
-    assert {s for s, o in run.outcomes.items() if o == "FAIL"} == {"tcp-dme", "game-create"}
-    assert [s for s, o in run.outcomes.items() if o == "SKIPPED"] == ["game-join", "dme-tcp", "dme-udp"]
+    assert {s for s, o in run.outcomes.items() if o == "FAIL"} == {"tcp-dme", "game-created"}
+    assert [s for s, o in run.outcomes.items() if o == "SKIPPED"] == ["game-joined", "dme-tcp", "dme-udp"]
     assert "DME_TCP" in run.block("tcp-dme")
-    create = run.block("game-create")
+    create = run.block("game-created")
     assert "TRANSACTION_TIMED_OUT" in create and "DME is not running" in create
 
 
@@ -201,12 +204,10 @@ async def test_a_dns_that_never_answers_fails_within_the_timeout():
     silent.bind((LOCAL, 0))
     with silent:
         async with appliance() as (engine, _):
-            start = time.monotonic()
             run = await doctor(doctor_args(engine, silent.getsockname()[1], timeout=0.5))
-            elapsed = time.monotonic() - start
+    # the stage's own deadline ended it (not a hang, not an error): the text says which
     assert run.outcomes["dns"] == "FAIL" and "no DNS answer within 0.5 s" in run.block("dns")
     assert "firewall" in run.block("dns")
-    assert 0.5 <= elapsed < 3.0
     assert run.outcomes["dme-udp"] == "PASS"
 
 
@@ -254,8 +255,8 @@ async def test_a_foreign_program_on_the_mas_port_fails_the_login_not_the_port_ch
     if sys.platform.startswith("linux"):  # /proc names the holder: this test process
         assert f"pid {os.getpid()}" in block
     assert [s for s, o in run.outcomes.items() if o == "SKIPPED"] == [
-        "game-create",
-        "game-join",
+        "game-created",
+        "game-joined",
         "dme-tcp",
         "dme-udp",
     ]
@@ -359,14 +360,14 @@ async def test_nothing_running_fails_fast_and_says_so():
     udp = closed_udp_port()
     ports = {"muis_port": mas, "mas_port": mas, "mls_port": other, "dme_port": other}
     args = argparse.Namespace(host=LOCAL, title="uya", dns_port=udp, nat_port=udp, timeout=2.0, **ports)
-    start = time.monotonic()
     try:
         run = await doctor(args)
     finally:
         for s in tcp:
             s.close()
-    assert time.monotonic() - start < 1.0  # refusals are immediate, nothing waits for the timeout
     assert run.rc == 1
+    # refusals are seen at once: no stage ended by waiting out its 2 s deadline
+    assert not any("within 2 s" in run.block(stage) for stage in run.outcomes)
     assert [s for s, o in run.outcomes.items() if o == "FAIL"] == [
         "dns",
         "tcp-mas",

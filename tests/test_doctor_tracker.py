@@ -3,19 +3,20 @@ every point a console can stop."""
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
 
-from clank_lan.doctor.operator import attach_tracker, consoles_command
+from clank_lan.dnas.events import DnasRefused, DnasRequest
+from clank_lan.doctor.operator import attach_tracker
 from clank_lan.doctor.tracker import (
-    STAGES,
     ConsoleTracker,
     State,
     render_consoles,
 )
-from clank_lan.events import DnsQuery, EventBus, LogLine
-from clank_lan.servers.lobby.service import PlayerStage
+from clank_lan.events import DnsQuery, EventBus, LogLine, PlayerStage
+from clank_lan.stages import STAGES, Stage, stage_of
 
 IP = "192.168.1.23"
 T0 = 1_000_000.0
@@ -47,7 +48,7 @@ UYA_FLOW = [
     stage("mls", T0 + 3, account="alice", title="uya-ntsc"),
     stage("game-created", T0 + 10, account="alice"),
     stage("game-joined", T0 + 11, account="alice"),
-    stage("dme", T0 + 12, account="alice"),  # the lobby's name for the finished DME handshake
+    stage("dme-tcp", T0 + 12, account="alice"),  # the finished DME handshake
     stage("dme-udp", T0 + 12.5, account="alice"),
 ]
 
@@ -69,7 +70,7 @@ def test_diagnosis_at_each_stop_point_of_a_uya_console(n_events, furthest, state
     t = fed(*UYA_FLOW[:n_events])
     (s,) = t.snapshot(now=T0 + 100)
     assert (s.ip, s.furthest, s.state) == (IP, furthest, state)
-    assert [m.stage for m in s.stages] == [x for x in STAGES if x != "muis"][:n_events]
+    assert [m.stage for m in s.stages] == [x for x in STAGES if x not in ("muis", "dnas")][:n_events]
     for w in words:
         assert w in s.diagnosis, (w, s.diagnosis)
     assert s.title == "uya-ntsc"
@@ -170,12 +171,14 @@ def test_unknown_stages_and_other_events_are_ignored_and_never_raise():
     assert t.snapshot(T0) == []
 
 
-def test_render_lists_stages_with_offsets_and_the_diagnosis():
+def test_render_lists_stages_with_clock_times_and_the_diagnosis():
     t = fed(*UYA_FLOW[:3])
     lines = render_consoles(t.snapshot(T0 + 62), T0 + 62)
     assert lines[0].startswith(IP) and "uya-ntsc" in lines[0] and "alice" in lines[0]
     assert "(seen 60 s ago)" in lines[0]
-    assert lines[1] == "  reached: DNS > MAS session +1.0s > MAS login +2.0s"
+    clock = [time.strftime("%H:%M:%S", time.localtime(T0 + dt)) for dt in (0, 1, 2)]
+    assert lines[1] == f"  reached: DNS {clock[0]} > MAS session {clock[1]} > MAS login {clock[2]}"
+    assert "+-" not in lines[1]
     assert lines[2].startswith("  STUCK: logged in but never reached the MLS")
     assert len(lines) == 3
 
@@ -196,18 +199,15 @@ def _fake_engine():
     )
 
 
-def test_consoles_command_before_and_after_attaching():
+def test_the_attached_tracker_follows_the_bus():
+    """(The ``consoles`` command itself moved to commands.py and is tested with it.)"""
     engine = _fake_engine()
-    assert "not running" in consoles_command(engine, [], "console")[0]
     tracker = attach_tracker(engine)
-    assert engine.consoles is tracker
-    assert "no console" in consoles_command(engine, [], "console")[0]
+    assert "no console" in render_consoles(tracker.snapshot(T0 + 100), T0 + 100)[0]
     for ev in UYA_FLOW[:4]:
         engine.bus.publish(ev)
-    lines = consoles_command(engine, [], "console")
+    lines = render_consoles(tracker.snapshot(T0 + 100), T0 + 100)
     assert lines[0].startswith(IP) and lines[2] == "  OK: in the lobby: login and lobby work."
-    assert consoles_command(engine, [IP], "console") == lines
-    assert consoles_command(engine, ["10.9.9.9"], "tui")[0] == "no console 10.9.9.9 has contacted clank-lan"
 
 
 def test_the_hook_adds_dme_udp_when_the_dme_saw_the_consoles_udp():
@@ -217,10 +217,101 @@ def test_the_hook_adds_dme_udp_when_the_dme_saw_the_consoles_udp():
     engine = _fake_engine()
     engine.dme = SimpleNamespace(world_ids=lambda: list(worlds), world_info=worlds.get)
     tracker = attach_tracker(engine)
-    for ev in UYA_FLOW[:7]:  # up to the lobby's "dme"
+    for ev in UYA_FLOW[:7]:  # up to the DME TCP stage
         engine.bus.publish(ev)
     s = tracker.status(IP, T0 + 100)
     assert s.furthest == "dme-udp" and s.stages[-1].detail == f"UDP from {IP}:6049"
-    engine.bus.publish(stage("dme", T0 + 20, ip="10.0.0.7"))  # this one's UDP never arrived
+    engine.bus.publish(stage("dme-tcp", T0 + 20, ip="10.0.0.7"))  # this one's UDP never arrived
     s = tracker.status("10.0.0.7", T0 + 100)
     assert s.furthest == "dme-tcp" and "no UDP arrived" in s.diagnosis
+
+
+def test_a_prerelease_build_stopping_at_the_dme_is_told_the_dme_format_is_not_handled():
+    t = fed(
+        stage("mls", T0, account="tester", title="uya-beta"),
+        stage("game-joined", T0 + 5, account="tester"),
+    )
+    s = t.status(IP, T0 + 100)
+    assert s.state == State.STUCK and "older DME packet format" in s.diagnosis
+    retail = fed(stage("mls", T0, title="uya-ntsc"), stage("game-joined", T0 + 5)).status(IP, T0 + 100)
+    assert "older DME" not in retail.diagnosis and "TCP 10079" in retail.diagnosis
+
+
+def test_the_stage_vocabulary_is_one_enum_with_the_lobbys_alias():
+    assert stage_of("dme-tcp") is Stage.DME_TCP and stage_of("mls") is Stage.MLS
+    assert stage_of("dme") is None and stage_of("nope") is None
+    assert list(STAGES) == [s.value for s in Stage]
+
+
+def _dnas(ts: float, *, answered: bool = True, game_id: str = "0123456789abcdef") -> DnasRequest:
+    return DnasRequest(
+        ts=ts,
+        client=f"{IP}:5000",
+        region="us",
+        query="i-connect",
+        game_id=game_id,
+        query_type="00000001",
+        answered=answered,
+        protocol="SSL 2.0 RC4-128-MD5",
+    )
+
+
+def test_dnas_is_a_stage_between_dns_and_the_mas():
+    t = fed(dns(UYA_NAME, T0), _dnas(T0 + 1))
+    (s,) = t.snapshot(now=T0 + 100)
+    assert s.furthest == "dnas" and s.state == State.STUCK
+    assert "passed DNAS but never connected to the MAS on TCP 10075" in s.diagnosis
+    assert "game 0123456789abcdef: answered" in s.stages[-1].detail
+    t.feed(stage("mas", T0 + 2, title="uya-ntsc"))
+    assert [m.stage for m in t.snapshot(T0 + 3)[0].stages] == ["dns", "dnas", "mas"]
+
+
+def test_an_unknown_dnas_game_is_named_for_a_report():
+    gate = dns("gate1.us.dnas.playstation.org", T0, title=None)
+    t = fed(gate, _dnas(T0 + 1, answered=False, game_id="ffff"))
+    (s,) = t.snapshot(now=T0 + 100)
+    assert "no recorded answer for game id ffff" in s.diagnosis and "report" in s.diagnosis
+
+
+def test_a_failed_dnas_connection_is_the_diagnosis_when_nothing_else_happened():
+    t = fed(dns("gate1.us.dnas.playstation.org", T0, title=None))
+    assert "never reached our DNAS gateway on TCP 443" in t.snapshot(T0 + 100)[0].diagnosis
+    t.feed(DnasRefused(ts=T0 + 1, client=f"{IP}:5001", reason="garbage instead of a hello"))
+    assert "garbage instead of a hello" in t.snapshot(T0 + 100)[0].diagnosis
+
+
+def _session_stage(name, ts, *, session, account="", port=40000):
+    return PlayerStage(
+        ts=ts, ip=IP, port=port, stage=name, account=account, title="uya-ntsc", session=session
+    )
+
+
+def test_two_consoles_behind_one_router_are_two_rows_with_their_endpoints():
+    t = fed(
+        dns(UYA_NAME, T0),
+        _session_stage("mas", T0 + 1, session="s1", port=50001),
+        _session_stage("login", T0 + 2, session="s1", account="alice", port=50001),
+        _session_stage("mls", T0 + 3, session="s1", account="alice", port=50002),
+        dns(UYA_NAME, T0 + 10),  # the second console, same public address
+        _session_stage("mas", T0 + 11, session="s2", port=50010),
+        _session_stage("login", T0 + 12, session="s2", account="bob", port=50010),
+    )
+    rows = {s.account: s for s in t.snapshot(T0 + 30)}
+    assert set(rows) == {"alice", "bob"}
+    assert rows["alice"].furthest == "mls" and rows["alice"].endpoint == f"{IP}:50002"
+    assert rows["bob"].furthest == "login" and rows["bob"].endpoint == f"{IP}:50010"
+    assert rows["alice"].key != rows["bob"].key and rows["alice"].ip == rows["bob"].ip == IP
+    assert t.status(rows["bob"].key, T0 + 30).account == "bob"
+    assert render_consoles([rows["bob"]], T0 + 30)[0].startswith(f"{IP}:50010")
+
+
+def test_a_new_session_of_the_same_account_is_the_same_console():
+    t = fed(
+        _session_stage("mas", T0, session="s1"),
+        _session_stage("login", T0 + 1, session="s1", account="alice"),
+        _session_stage("mls", T0 + 2, session="s1", account="alice"),
+        _session_stage("mas", T0 + 50, session="s9"),  # logs in again later
+        _session_stage("login", T0 + 51, session="s9", account="Alice"),
+    )
+    (s,) = t.snapshot(T0 + 60)
+    assert s.furthest == "login" and [m.stage for m in s.stages] == ["mas", "login"]

@@ -6,10 +6,12 @@ import socket
 
 import msgspec
 import trio
+from dnslib import DNSRecord
 
 from clank_lan.client.lobby import LobbyClient
 from clank_lan.client.profiles import profile
 from clank_lan.commands import commands, run_command
+from clank_lan.dns.settings import DnsSettings
 from clank_lan.events import ServiceState
 from tests.conftest import ephemeral_config, ports_of, running_engine
 
@@ -64,3 +66,27 @@ async def test_command_errors_come_back_as_lines():
         assert run_command(engine, "frobnicate")[0].startswith("unknown command")
         assert run_command(engine, "kick nobody")[0] == "error: 'nobody' is not online"
         assert "nobody is online" in run_command(engine, "players")
+
+
+async def test_the_engine_starts_the_dns_redirector_itself():
+    async with running_engine(dns=DnsSettings(port=0, offline=True)) as engine:
+        dns = engine.services["dns"]
+        assert dns.up and dns.port != 0
+        query = DNSRecord.question("ratchet3-prod1.pdonline.scea.com")
+        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        with sock, trio.fail_after(5):
+            await sock.sendto(query.pack(), ("127.0.0.1", dns.port))
+            data = await sock.recv(4096)
+        assert str(DNSRecord.parse(data).a.rdata) == "127.0.0.1"
+
+
+async def test_a_taken_dns_port_marks_only_the_dns_down():
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    holder.bind(("127.0.0.1", 0))
+    try:
+        taken = holder.getsockname()[1]
+        async with running_engine(dns=DnsSettings(port=taken, offline=True)) as engine:
+            assert not engine.services["dns"].up and str(taken) in engine.services["dns"].detail
+            assert engine.services["mls"].up
+    finally:
+        holder.close()

@@ -8,7 +8,7 @@ import logging
 import pytest
 import trio
 
-from clank_lan.client.lobby import LobbyClient
+from clank_lan.client.lobby import ClientError, LobbyClient
 from clank_lan.client.profiles import profile
 from clank_lan.protocol.crypto import keys
 from clank_lan.protocol.crypto.hashing import Ctx
@@ -88,8 +88,6 @@ async def test_truncated_frame_then_close_is_a_clean_disconnect(caplog):
 
 async def test_mls_refuses_unknown_session(caplog):
     caplog.set_level(logging.INFO, logger="clank_lan")
-    from clank_lan.client.lobby import ClientError
-
     async with running_engine() as engine:
         prof = profile("uya")
         async with LobbyClient.open("127.0.0.1", prof, ports_of(engine)) as c:

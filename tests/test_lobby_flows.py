@@ -6,8 +6,12 @@ from __future__ import annotations
 import pytest
 import trio
 
+from clank_lan.client.dme_client import connect_dme
 from clank_lan.client.lobby import ClientError, LobbyClient
 from clank_lan.client.profiles import profile
+from clank_lan.commands import run_command
+from clank_lan.protocol import medius as m
+from clank_lan.protocol.medius.enums import GameHostType, NetConnectionType
 from tests.conftest import ephemeral_config, ports_of, running_engine
 
 TITLES = ["uya", "dl"]
@@ -150,8 +154,6 @@ async def test_restart_with_same_data_dir_keeps_accounts(tmp_path):
 
 
 async def test_operator_commands_from_chat_console_share_one_registry():
-    from clank_lan.commands import run_command
-
     cfg = ephemeral_config('[lobby]\noperators = ["boss"]\n')
     async with running_engine(cfg) as engine:
         ports = ports_of(engine)
@@ -186,8 +188,6 @@ async def _wait_for(predicate, timeout: float = 5.0) -> None:
 
 @pytest.mark.parametrize("title", TITLES)
 async def test_dme_joins_and_leaves_update_the_lobby_game(title):
-    from clank_lan.client.dme_client import connect_dme
-
     prof = profile(title)
     async with running_engine() as engine:
         ports = ports_of(engine)
@@ -239,8 +239,6 @@ async def test_end_game_report_closes_the_world():
         await c.login("finisher", "pw")
         game_id = await c.create_game("short one")
         world = engine.lobby.lobby.games[game_id].dme_world_id
-        from clank_lan.protocol import medius as m
-
         await c.mls.send(
             m.EndGameReport(session_key=c.session_key, world_id=game_id, winning_team="blue", final_score=10)
         )
@@ -249,8 +247,6 @@ async def test_end_game_report_closes_the_world():
 
 
 async def test_peer_to_peer_games_hand_joiners_the_host_address():
-    from clank_lan.protocol.medius.enums import GameHostType, NetConnectionType
-
     prof = profile("uya")
     async with running_engine() as engine:
         ports = ports_of(engine)

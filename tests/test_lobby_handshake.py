@@ -26,18 +26,23 @@ class EchoApp:
         self.connects: list[rtm.ClientConnectTcp] = []
         self.ready = 0
         self.closed: list[str] = []
+        self.times: list[tuple[str, float]] = []
 
-    def on_connect(self, conn, req):
+    def on_connect(self, conn, req, now):
         self.connects.append(req)
+        self.times.append(("connect", now))
         return self.refuse
 
-    def on_ready(self, conn):
+    def on_ready(self, conn, now):
         self.ready += 1
+        self.times.append(("ready", now))
 
-    def on_app(self, conn, payload):
+    def on_app(self, conn, payload, now):
+        self.times.append(("app", now))
         conn.send_app(payload)
 
-    def on_close(self, conn, reason):
+    def on_close(self, conn, reason, now):
+        self.times.append(("close", now))
         self.closed.append(reason)
 
 
@@ -138,3 +143,40 @@ def test_echo_answered_and_idle_timeout():
     assert deadline is not None and deadline <= 1.0 + TimeoutSettings().client
     server.on_timer(1.0 + TimeoutSettings().client)
     assert server.phase is Phase.CLOSED and "no traffic" in server.outbox.closing
+
+
+def test_every_app_callback_gets_the_time_it_happened_at():
+    app, server, client = make_pair(110, True)
+    client.start()
+    pump(server, client)
+    client.send_app(b"\x01\x07x")
+    server.data_received(client.outbox.take(), 7.5)
+    server.connection_lost("peer closed", 9.0)  # the shell says when
+    assert app.times == [("connect", 0.0), ("ready", 0.0), ("app", 7.5), ("close", 9.0)]
+    app2, server2, _ = make_pair(108, False)
+    server2.on_timer(3.0)
+    server2.connection_lost("peer closed", 4.25)
+    assert app2.times == [("close", 4.25)] and app2.closed == ["peer closed"]
+
+
+@pytest.mark.parametrize("version", [108, 110])
+def test_client_without_key_exchange_gets_a_clear_session(version):
+    """A tool that talks clear (the UYA bot) sends CONNECT_TCP first; everything stays clear."""
+    app, server, _ = make_pair(version, False)
+    client = RtClient(
+        service="MLS",
+        peer=("127.0.0.1", 10078),
+        version=version,
+        app_id=10684,
+        encrypt=False,
+        key_exchange=False,
+    )
+    client.start()
+    events = pump(server, client)
+    assert [type(e) for e in events] == [Connected] and server.phase is Phase.READY
+    assert server.encrypted is False and client.peer_keys == [] and app.ready == 1
+    client.send_app(b"\x01\x07plain")
+    wire = client.outbox.take()
+    assert b"plain" in wire
+    server.data_received(wire, 1.0)
+    assert b"plain" in server.outbox.take()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import sys
@@ -9,6 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from clank_lan import ports
+from clank_lan.client import cli as client_cli
+from clank_lan.client.doctor import Target
+from clank_lan.client.lobby import Ports
+from clank_lan.config import Config, PortSettings
+from clank_lan.doctor.tracker import ConsoleTracker
 from clank_lan.net.ports import (
     PortOwner,
     PortUnavailable,
@@ -17,7 +24,10 @@ from clank_lan.net.ports import (
     diagnose_bind_failure,
     find_port_owner,
     parse_proc_net,
+    proc_net_address,
 )
+from clank_lan.ports import DEFAULT_PORTS, FIXED_GAME_PORTS
+from clank_lan.titles import TITLES_BY_KEY
 
 LINUX = sys.platform.startswith("linux")
 IN_USE = {"linux": 98, "win32": 10048, "darwin": 48}
@@ -179,3 +189,47 @@ async def test_bind_udp_does_not_share_the_port() -> None:
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 0
         with pytest.raises(PortUnavailable):
             await bind_udp("127.0.0.1", sock.getsockname()[1])
+
+
+def test_every_default_port_comes_from_the_one_table():
+    """clank_lan/ports.py is the one place the numbers are written (issue 8: six copies before)."""
+    assert DEFAULT_PORTS["mas"] == 10075 and DEFAULT_PORTS["muis"] == 10071
+    assert dict(FIXED_GAME_PORTS) == {DEFAULT_PORTS["muis"]: "MUIS", DEFAULT_PORTS["mas"]: "MAS"}
+    assert (Ports().muis, Ports().mas, Ports().mls) == (ports.MUIS, ports.MAS, ports.MLS)
+    target = Target(host="10.0.0.1", title=TITLES_BY_KEY["uya-ntsc"], profile=None)
+    assert (target.dns_port, target.nat_port, target.dme_port) == (ports.DNS, ports.NAT, ports.DME_TCP)
+    assert ConsoleTracker().port("dme_udp") == ports.DME_UDP
+    parser = argparse.ArgumentParser()
+    client_cli.configure(parser)
+    args = parser.parse_args(["doctor", "10.0.0.1"])
+    assert (args.mas_port, args.nat_port, args.dme_port) == (ports.MAS, ports.NAT, ports.DME_TCP)
+    settings = PortSettings()
+    elsewhere = ("dns", "dnas", "web")  # their own config sections
+    assert {name: getattr(settings, name) for name in DEFAULT_PORTS if name not in elsewhere} == {
+        k: v for k, v in DEFAULT_PORTS.items() if k not in elsewhere
+    }
+    config = Config()
+    assert (config.dnas.port, config.web.port) == (ports.DNAS, ports.WEB)
+
+
+def test_proc_net_addresses_are_decoded() -> None:
+    assert proc_net_address("3500007F") == "127.0.0.53"
+    assert proc_net_address("00000000") == "0.0.0.0"
+    assert proc_net_address("0" * 32) == "::"
+    assert proc_net_address("0000000000000000FFFF00000100007F") == "127.0.0.1"  # v4-mapped
+    with pytest.raises(ValueError):
+        proc_net_address("abc")
+
+
+def test_a_holder_on_another_address_is_not_named() -> None:
+    """Issue 12 item 9: systemd-resolved on 127.0.0.53:53 does not hold 192.168.1.50:53."""
+    assert parse_proc_net(UDP_TABLE, 53, tcp=False, ip="192.168.1.50") == []
+    assert parse_proc_net(UDP_TABLE, 53, tcp=False, ip="127.0.0.53") == [(17445, 101)]
+    assert parse_proc_net(UDP_TABLE, 53, tcp=False, ip="0.0.0.0") == [(17445, 101)]
+    assert parse_proc_net(UDP_TABLE, 8080, tcp=False, ip="192.168.1.50") == [(99999, 1000)]  # wildcard holder
+
+
+def test_owner_lookup_matches_the_address(tmp_path: Path) -> None:
+    proc = _fake_proc(tmp_path, with_fd=True)
+    assert find_port_owner(53, "udp", ip="10.0.0.5", proc=proc) is None
+    assert find_port_owner(53, "udp", ip="127.0.0.53", proc=proc).process == "systemd-resolve"

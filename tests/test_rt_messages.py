@@ -260,6 +260,7 @@ def test_every_captured_frame_decodes_and_reencodes_exactly(name: str, version: 
 
 VERSIONED = {RT.CLIENT_CONNECT_TCP, RT.SERVER_CONNECT_ACCEPT_TCP, RT.CLIENT_CONNECT_TCP_AUX_UDP}
 VERSIONED |= {RT.CLIENT_CONNECT_AUX_UDP, RT.SERVER_CONNECT_ACCEPT_AUX_UDP, RT.CLIENT_SET_RECV_FLAG}
+_CONNECTS = {RT.CLIENT_CONNECT_TCP, RT.CLIENT_CONNECT_TCP_AUX_UDP}
 
 
 @pytest.mark.parametrize(
@@ -268,6 +269,11 @@ VERSIONED |= {RT.CLIENT_CONNECT_AUX_UDP, RT.SERVER_CONNECT_ACCEPT_AUX_UDP, RT.CL
 def test_captured_versioned_frames_do_not_fit_the_other_layout(name: str, other: int) -> None:
     checked = 0
     for _, rt_id, payload in _listing(name):
+        if rt_id in _CONNECTS and other == 108 and 18 <= len(payload) - m.ClientConnectTcp.SIZE_108 <= 34:
+            # A 1.09+ connect with both strings (106 bytes) is also a 1.08 connect with a 16-byte
+            # access token, which the tolerant decoder takes (see the short-token tests); the
+            # HELLO, not the size, tells the versions apart.
+            continue
         if rt_id in VERSIONED:
             with pytest.raises(ProtocolError):
                 m.decode_message(rt_id, payload, other)

@@ -1,363 +1,394 @@
-"""The operator console against a real appliance on 127.0.0.1 (ephemeral ports), driven by Pilot.
+"""The operator console driven by Pilot, on a fake engine (tests/tui_fake.py) with a fixed clock.
 
-Each test runs the app the way ``clank-lan serve`` does: Textual's asyncio loop hosts the engine
-as a trio guest. These are plain (sync) tests that call ``asyncio.run`` themselves, because
-pytest-trio would run an ``async def`` test under trio; the headless clients run inside the
-app's trio guest through ``app.guest``.
+The first tests are the regressions of issue 12: the ban dialog that killed the appliance, and
+typed text that kicked or banned the wrong player. Each test runs the app the way ``serve`` does
+(Textual's asyncio loop hosting a trio guest), only the engine is a stand-in.
 """
 
 from __future__ import annotations
 
-import asyncio
-import socket
+import logging
 import time
-from collections.abc import Awaitable, Callable
-from functools import partial
-from pathlib import Path
 
 import pytest
-import trio
 from textual.pilot import Pilot
-from textual.widgets import DataTable, RichLog, Static
+from textual.widgets import Button, DataTable, Input, RichLog, Static
 
-from clank_lan.client.lobby import LobbyClient
-from clank_lan.client.profiles import profile
+from clank_lan.commands import run_command
 from clank_lan.tui.app import ClankApp
-from clank_lan.tui.screens import BanScreen, ConfirmScreen, HelpScreen, KickScreen
-from tests.conftest import ephemeral_config, ports_of
-
-SIZE = (150, 45)
+from clank_lan.tui.screens import BanScreen, BroadcastScreen, ConfirmScreen, HelpScreen, KickScreen
+from tests.tui_fake import FakeEngine, fixed_state, run_app, screen_text, serving, wait_until
 
 
-def serving(config=None, *, dns: bool = False):
-    """What ``serve`` does, minus the terminal: a real engine on 127.0.0.1 (ports 0), and with
-    ``dns`` the real redirector (offline, on an ephemeral port) beside it."""
-
-    async def serve(*, task_status=trio.TASK_STATUS_IGNORED) -> int:
-        from clank_lan.dns.server import serve_dns
-        from clank_lan.dns.settings import DnsSettings
-        from clank_lan.engine import Addresses, Engine
-
-        engine = Engine(
-            config or ephemeral_config(), Addresses(bind="127.0.0.1", advertised="127.0.0.1"), ephemeral=True
-        )
-
-        async def extra(engine: Engine, nursery: trio.Nursery) -> None:
-            if dns:
-                settings = DnsSettings(port=0, offline=True)
-                port = await nursery.start(serve_dns, settings, "127.0.0.1", "127.0.0.1", engine.bus)
-                engine.mark_external("dns", "UDP", port, True)
-
-        async with trio.open_nursery() as nursery:
-            await nursery.start(partial(engine.run, extra=extra))
-            task_status.started(engine)
-        return 0
-
-    return serve
+@pytest.fixture(autouse=True)
+def _fixed_terminal(monkeypatch):
+    """UTC clock times, and no blinking cursor (it only adds repaints and differs per frame)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
-async def dns_query(port: int, name: str) -> str:
-    """One real A query over UDP (a trio socket: the redirector runs on this same thread)."""
-    import dnslib
-
-    sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
-    with sock:
-        await sock.sendto(dnslib.DNSRecord.question(name).pack(), ("127.0.0.1", port))
-        with trio.fail_after(5):
-            data, _ = await sock.recvfrom(4096)
-    return str(dnslib.DNSRecord.parse(data).rr[0].rdata)
+def make_app(engine: FakeEngine | None = None) -> tuple[ClankApp, FakeEngine]:
+    engine = engine or fixed_state(FakeEngine())
+    return ClankApp(serving(engine), capture_logs=False, show_clock=False), engine
 
 
-async def wait_until(pilot: Pilot, cond: Callable[[], object], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await pilot.pause(0.05)
-
-
-def run_console(
-    scenario: Callable[[ClankApp, Pilot], Awaitable[None]],
-    *,
-    config=None,
-    dns: bool = False,
-    size: tuple[int, int] = SIZE,
-) -> ClankApp:
-    """Start the app on a fresh engine, wait for the servers, run ``scenario``, stop cleanly."""
-    app = ClankApp(serving(config, dns=dns))
-
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await wait_until(pilot, lambda: app.engine is not None, "the servers to start")
-            await pilot.pause(0.3)  # one refresh tick
-            await scenario(app, pilot)
-        assert app.guest.done.is_set(), "the trio guest must finish before the loop ends"
-
-    asyncio.run(asyncio.wait_for(main(), 30))
-    return app
-
-
-class Player:
-    """A headless UYA console logged in (inside the app's trio guest) until ``stop``."""
-
-    def __init__(self, app: ClankApp, name: str) -> None:
-        self.app, self.name = app, name
-        self.client: LobbyClient | None = None
-        self.stop_event: trio.Event | None = None
-        self.done: asyncio.Future | None = None
-
-    async def _session(self) -> None:
-        self.stop_event = trio.Event()
-        assert self.app.engine is not None
-        async with LobbyClient.open("127.0.0.1", profile("uya"), ports_of(self.app.engine)) as c:
-            await c.login(self.name, "pw")
-            self.client = c
-            await self.stop_event.wait()
-
-    async def start(self, pilot: Pilot) -> Player:
-        self.done = self.app.guest.run(self._session)
-        await wait_until(pilot, lambda: self.client is not None or self.done.done(), f"{self.name} to log in")
-        if self.done.done():
-            self.done.result()  # raise what went wrong
-        return self
-
-    async def run(self, afn, *args):
-        return await self.app.guest.run(afn, *args)
-
-    async def stop(self) -> None:
-        assert self.stop_event is not None and self.done is not None
-        await self.app.guest.call(self.stop_event.set)
-        await self.done
-
-
-def table_rows(app: ClankApp, table_id: str) -> list[list[str]]:
+def rows_of(app: ClankApp, table_id: str) -> list[list[str]]:
     table = app.main.query_one(f"#{table_id}", DataTable)
     return [[str(c) for c in table.get_row(key)] for key in table.rows]
 
 
-def log_text(app: ClankApp, log_id: str) -> str:
+def output_text(app: ClankApp, log_id: str = "output") -> str:
     return "\n".join(strip.text for strip in app.main.query_one(f"#{log_id}", RichLog).lines)
 
 
-def test_services_panel_shows_the_bound_ports_the_down_reason_and_the_dns_line():
-    import msgspec
+def online(engine: FakeEngine) -> set[str]:
+    return {s.account_name for s in engine.lobby.lobby.sessions.values() if s.logged_in}
 
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    config = ephemeral_config()
-    config = msgspec.structs.replace(
-        config, ports=msgspec.structs.replace(config.ports, mas=taken.getsockname()[1])
-    )
+
+async def type_command(app: ClankApp, pilot: Pilot, line: str) -> None:
+    """Put a whole command in the command line and press Enter (typing it key by key is slow)."""
+    app.main.query_one("#command", Input).value = line
+    app.main.query_one("#command", Input).focus()
+    await pilot.press("enter")
+
+
+async def select_player(app: ClankApp, pilot: Pilot, name: str) -> None:
+    table = app.main.query_one("#players-table", DataTable)
+    table.focus()
+    names = [r[0] for r in rows_of(app, "players-table")]
+    table.move_cursor(row=names.index(name))
+    await pilot.pause()
+    assert app.selected_player().account_name == name
+
+
+# --- regressions: the ban dialog crash and the wrong target -----------------------------------
+
+
+def test_ban_dialog_enter_through_the_fields_bans_once_and_the_console_keeps_running():
+    """Issue 12.1: b, minutes, Tab/Enter to the reason, type it, Enter: banned, then the app died
+    with ScreenStackError (the Enter handler ran twice) and every console was dropped."""
+    app, engine = make_app()
 
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
-        engine = app.engine
-        shown = {r[0]: r for r in table_rows(app, "services")}
-        assert len(shown) == len(engine.services) >= 6
-        for s in engine.services.values():
-            row = shown[s.name.upper().replace("_", " ")]
-            assert row[1:3] == [s.protocol, str(engine.port(s.name))]
-            if s.name == "mas":
-                assert row[3] == "DOWN" and row[4] == s.detail and str(taken.getsockname()[1]) in s.detail
-            else:
-                assert row[3] == "up" and engine.port(s.name) != 0
-        assert app.sub_title == "Primary DNS: 127.0.0.1  ·  1 service DOWN"
-        setup = str(app.query_one("#setup", Static).render())
-        assert "Primary DNS: 127.0.0.1" in setup and "0 players" in setup and "1 service DOWN" in setup
-
-    try:
-        run_console(scenario, config=config)
-    finally:
-        taken.close()
-
-
-def test_a_player_logging_in_appears_and_their_chat_is_shown():
-    async def scenario(app: ClankApp, pilot: Pilot) -> None:
-        alice = await Player(app, "alice").start(pilot)
-        rows = lambda: table_rows(app, "players-table")  # noqa: E731
-        await wait_until(pilot, lambda: rows() and rows()[0][4] == "mls", "alice in the Players table")
-        [row] = rows()
-        assert row[0] == "alice" and row[2] == "127.0.0.1"
-        assert row[1] == app.engine.lobby.lobby.by_name("alice").title_key
-        assert row[3].startswith("channel ") and row[4] == "mls"
-        assert "Players (1)" in str(app.query_one("#tabs").get_tab("players").label)
-        channels = table_rows(app, "channels-table")
-        assert any(r[4] == "alice" and r[3].startswith("1/") for r in channels)
-
-        await alice.run(alice.client.chat, "gg everyone")
-        await pilot.press("5")  # the Chat tab
-        await wait_until(pilot, lambda: "alice: gg everyone" in log_text(app, "chat-log"), "the chat line")
-
-        await pilot.press("6")  # Logs: the engine's log records arrive through the logging bridge
-        await wait_until(pilot, lambda: "MLS listening on 127.0.0.1" in log_text(app, "log-log"), "log lines")
-        assert "alice reached login" in log_text(app, "log-log")
-        await alice.stop()
-
-    run_console(scenario)
-
-
-def test_kick_binding_asks_then_removes_the_player():
-    async def scenario(app: ClankApp, pilot: Pilot) -> None:
-        bob = await Player(app, "bob").start(pilot)
-        await wait_until(pilot, lambda: table_rows(app, "players-table"), "bob in the table")
-        app.query_one("#players-table").focus()
-
-        await pilot.press("k")
-        assert isinstance(app.screen, KickScreen)
-        await pilot.press("escape")  # cancelled: nothing happens
+        await select_player(app, pilot, "ben")
+        await pilot.press("f3")
+        assert isinstance(app.screen, BanScreen)
+        assert "Ban ben" in str(app.screen.query_one("#confirm", Button).label)
+        await pilot.press("3", "0", "enter")  # Enter in minutes: on to the reason, no ban yet
+        assert app.screen.focused.id == "reason" and not engine.db.bans.listing()[1:]
+        await pilot.press(*"cheating", "enter")  # Enter in the reason: on to the "Ban ben" button
+        assert isinstance(app.screen, BanScreen) and app.screen.focused.id == "confirm"
+        assert online(engine) == {"amy", "ben", "dan"}
+        await pilot.press("enter")  # the confirmation acts, once
+        await wait_until(pilot, lambda: "ben" not in online(engine), "ben to be banned")
+        await pilot.press("enter", "enter")  # stray Enters after the dialog closed change nothing
         await pilot.pause(0.1)
-        assert app.engine.lobby.lobby.by_name("bob") is not None
+        assert app.screen is app.main and app.is_running and app.ui_error is None
+        assert online(engine) == {"amy", "dan"}  # the bystanders were not dropped
+        assert not engine.shutdown_called
+        [ban] = [b for b in engine.db.bans.listing() if b.reason == "cheating"]
+        assert ban.expires == engine.now + 30 * 60
+        assert "banned ben for 30 minutes: cheating" in output_text(app)
 
-        await pilot.press("k")
+    run_app(app, scenario)
+
+
+def test_typed_commands_act_on_the_named_player_never_the_selected_row():
+    """Issue 12.2: with amy selected, typing "kick ben" kicked amy, "ban dan" banned ben."""
+    app, engine = make_app()
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        await select_player(app, pilot, "amy")
+        await pilot.press(*"kick ben", "enter")  # k is not a hotkey: the letters start a command
+        assert app.screen is app.main
+        await wait_until(pilot, lambda: "ben" not in online(engine), "ben kicked")
+        assert online(engine) == {"amy", "dan"}
+        await select_player(app, pilot, "amy")
+        await pilot.press(*"ban dan 5", "enter")  # digits in the command line pick no tab either
+        await wait_until(pilot, lambda: "dan" not in online(engine), "dan banned")
+        assert app.main.query_one("#tabs").active == "players"
+        assert online(engine) == {"amy"}
+        banned = {engine.db.accounts.get(int(b.target)).name for b in engine.db.bans.listing()}
+        assert banned == {"pest", "dan"}
+        await select_player(app, pilot, "amy")
+        await pilot.press(*"end everything quietly", "enter")  # e and q are no hotkeys either
+        await wait_until(pilot, lambda: "unknown command 'end'" in output_text(app), "the error")
+        assert app.is_running and online(engine) == {"amy"} and len(engine.lobby.lobby.games) == 1
+
+    run_app(app, scenario)
+
+
+def test_enter_in_the_ban_minutes_field_never_bans_and_the_reason_is_not_typed_into_the_console():
+    app, engine = make_app()
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        await select_player(app, pilot, "dan")
+        await pilot.press("f3", "enter")
+        assert isinstance(app.screen, BanScreen) and app.screen.focused.id == "reason"
+        await pilot.press(*"keeps camping", "escape")  # cancelled: nothing happened
+        await pilot.pause(0.1)
+        assert app.screen is app.main and online(engine) == {"amy", "ben", "dan"}
+        assert len(engine.db.bans.listing()) == 1 and not output_text(app)
+
+    run_app(app, scenario)
+
+
+def test_every_destructive_dialog_names_its_target():
+    app, engine = make_app()
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        await select_player(app, pilot, "ben")
+        await pilot.press("f2")
         assert isinstance(app.screen, KickScreen)
-        await pilot.pause(0.6)  # refresh ticks while the dialog is open repaint the console below
-        app.screen.query_one("#reason").value = "too loud"
+        assert "Kick ben" in str(app.screen.query_one("#confirm", Button).label)
+        await pilot.press(*"too loud", "enter")
+        assert isinstance(app.screen, KickScreen)  # Enter in the reason does not kick
         await pilot.press("enter")
-        await wait_until(pilot, lambda: not table_rows(app, "players-table"), "bob to leave the table")
-        assert app.engine.lobby.lobby.by_name("bob") is None
-        assert "kicked bob: too loud" in log_text(app, "output")
-        mls = bob.client.mls
-        await wait_until(pilot, lambda: "too loud" in mls.system_messages, "bob's console to see why")
-        await bob.stop()
+        await wait_until(pilot, lambda: "ben" not in online(engine), "ben kicked")
+        ben_conn = next(iter(engine.lobby.broadcasts), None)
+        assert ben_conn is None and "kicked ben: too loud" in output_text(app)
 
-    run_console(scenario)
-
-
-def test_ban_dialog_bans_the_account_and_kicks_it():
-    async def scenario(app: ClankApp, pilot: Pilot) -> None:
-        carol = await Player(app, "carol").start(pilot)
-        await wait_until(pilot, lambda: table_rows(app, "players-table"), "carol in the table")
-        app.query_one("#players-table").focus()
-        await pilot.press("b")
-        assert isinstance(app.screen, BanScreen)
-        app.screen.query_one("#reason").value = "cheating"
-        await pilot.press("minus", "5", "enter", "enter")  # a negative time is refused
-        assert isinstance(app.screen, BanScreen)
-        assert "0 or more" in str(app.screen.query_one("#error").render())
-        app.screen.query_one("#minutes").value = ""
-        app.screen.query_one("#minutes").focus()
-        await pilot.press("3", "0", "enter", "enter")
-        await wait_until(pilot, lambda: not table_rows(app, "players-table"), "carol to be removed")
-        assert "banned carol for 30 minutes: cheating" in log_text(app, "output")
-        bans = app.engine.db.bans.listing()
-        assert len(bans) == 1 and bans[0].reason == "cheating" and bans[0].expires is not None
-        await carol.stop()
-
-    run_console(scenario)
-
-
-def test_end_game_on_the_selected_game():
-    async def scenario(app: ClankApp, pilot: Pilot) -> None:
-        dave = await Player(app, "dave").start(pilot)
-        game_id = await dave.run(dave.client.create_game, "[b]LAN[/b] final")  # shown as typed
-        await pilot.press("3")  # Games
-        await wait_until(pilot, lambda: table_rows(app, "games-table"), "the game in the table")
-        [row] = table_rows(app, "games-table")
-        assert row[:2] == [str(game_id), "[b]LAN[/b] final"] and row[5] == "dave"
-        await pilot.press("e")
+        await pilot.press("3", "f4")
         assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("y")
-        await wait_until(pilot, lambda: not table_rows(app, "games-table"), "the game to close")
-        assert game_id not in app.engine.lobby.lobby.games
-        assert f"game {game_id} closed" in log_text(app, "output")
-        await dave.stop()
+        assert "End game 1 'LAN final'?" in screen_text(app)
+        assert "End game 1" in str(app.screen.query_one("#confirm", Button).label)
+        await pilot.press("n")
+        await pilot.pause()
+        assert len(engine.lobby.lobby.games) == 1
 
-    run_console(scenario)
+        await pilot.press("f5")
+        assert isinstance(app.screen, BroadcastScreen)
+        await pilot.press("enter")  # an empty message is not sent
+        assert isinstance(app.screen, BroadcastScreen)
+        await pilot.press(*"doors close at 10", "enter", "enter")
+        await wait_until(pilot, lambda: engine.lobby.broadcasts, "the broadcast")
+        assert engine.lobby.broadcasts == ["doors close at 10"]
+
+    run_app(app, scenario)
 
 
-def test_command_line_runs_the_registry():
+# --- a failing screen never takes the servers down ----------------------------------------------
+
+
+def test_an_error_in_the_screen_is_logged_and_the_servers_keep_running(caplog):
+    app, engine = make_app()
+
+    def broken() -> None:
+        raise RuntimeError("a bug in a dialog")
+
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
-        await pilot.press("slash")
-        assert app.focused is app.query_one("#command")
-        await pilot.press(*"status", "enter")
-        await wait_until(pilot, lambda: "clank-lan on 127.0.0.1" in log_text(app, "output"), "status output")
-        out = log_text(app, "output")
-        assert f"MLS      TCP {app.engine.port('mls')}" in out and "0 players online" in out
-        await pilot.press(*"!frobnicate", "enter")  # the chat prefix is accepted; unknown is an error
-        await wait_until(pilot, lambda: "unknown command 'frobnicate'" in log_text(app, "output"), "error")
-        await pilot.press("up", "up", "enter")  # history: status again
-        await wait_until(pilot, lambda: log_text(app, "output").count("> status") == 2, "status again")
+        app.action_help = broken  # type: ignore[method-assign]
+        with caplog.at_level(logging.CRITICAL, logger="clank_lan.tui"):
+            await pilot.press("f1")
+            await pilot.pause(0.1)
+        assert isinstance(app.ui_error, RuntimeError)
+        assert app.guest.running and not engine.shutdown_called  # the engine serves on
 
-    run_console(scenario)
+    with pytest.raises(RuntimeError, match="a bug in a dialog"):  # Pilot re-raises it at the end
+        run_app(app, scenario)
+    [record] = [r for r in caplog.records if r.name == "clank_lan.tui"]
+    assert "keep running" in record.getMessage() and record.exc_info[1] is app.ui_error
+    assert not engine.shutdown_called
 
 
-def test_dns_queries_broadcast_help_and_palette():
+# --- where things are, bans and the audit trail --------------------------------------------------
+
+
+def test_paths_are_on_the_console_in_help_and_in_status():
+    app, _engine = make_app()
+
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
-        name = "ratchet3-prod1.pdonline.scea.com"  # what UYA's disc looks up
-        assert await app.guest.run(dns_query, app.engine.port("dns"), name) == "127.0.0.1"
-        await pilot.press("4")
-        await wait_until(
-            pilot, lambda: f"{name} -> 127.0.0.1  [uya-ntsc]" in log_text(app, "dns-log"), "the query"
-        )
-        assert "DNS" in [r[0] for r in table_rows(app, "services")]
-
-        await pilot.press("ctrl+b")
-        app.screen.query_one("#message").value = "doors close at 10"
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: "sent to 0 consoles" in log_text(app, "output"), "the broadcast")
-
+        text = screen_text(app)
+        for path in ("/srv/clank/clank-lan.toml", "/srv/clank/data", "/srv/clank/data/logs/clank-lan.log"):
+            assert path in text
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
+        help_text = screen_text(app)
+        assert "Where things are" in help_text and "/srv/clank/clank-lan.toml" in help_text
         await pilot.press("escape")
+        await type_command(app, pilot, "status")
+        await wait_until(pilot, lambda: "log:" in output_text(app), "status")
+        assert "config:  /srv/clank/clank-lan.toml" in output_text(app)
 
-        await pilot.press("ctrl+p")
-        await pilot.press(*"chann")
-        await wait_until(
-            pilot,
-            lambda: "channels" in str(app.screen.query("CommandList").first().get_option_at_index(0).prompt),
-            "the palette's hit",
-        )
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: "> channels" in log_text(app, "output"), "the palette's command")
-
-    run_console(scenario, dns=True)
+    run_app(app, scenario)
 
 
-def test_quit_asks_then_stops_the_servers():
-    engine_seen = []
+def test_bans_view_and_audit_trail_record_who_did_what_from_where():
+    app, engine = make_app()
 
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
-        engine_seen.append(app.engine)
-        # a short terminal gives the top panels' room to the tables (the header keeps the DNS line)
-        assert app.has_class("-compact") and not app.query_one("#top").display
-        assert app.query_one("#players-table").size.height >= 10
-        await pilot.press("q")
-        assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("k", "f1", "q")  # the console's keys are off while a dialog is open
+        await pilot.press("5")
+        [pest] = rows_of(app, "bans-table")
+        assert pest[1] == "pest (uya)" and pest[3] == "forever" and pest[4] == "spamming chat"
+        assert pest[5:7] == ["tui", "operator console (TUI)"]
+        await type_command(app, pilot, "ban amy 60 rage quitting")
+        await wait_until(pilot, lambda: len(rows_of(app, "bans-table")) == 2, "amy's ban in the view")
+        await type_command(app, pilot, "endgame 1")
+        await wait_until(pilot, lambda: not engine.lobby.lobby.games, "the game closed")
+        await type_command(app, pilot, "accounts")
+        await wait_until(pilot, lambda: "amy  (BANNED)" in output_text(app), "accounts")
+        assert "ben  (BANNED)" not in output_text(app)
+        await pilot.pause(0.3)
+        trail = str(app.main.query_one("#audit-log", Static).render())
+        assert "tui (operator console (TUI))  ban amy: 60 minutes: rage quitting" in trail
+        assert "endgame game 1: 'LAN final'" in trail
+
+        await pilot.press("5")  # lift pest's ban from the Bans view: the dialog names pest
+        app.main.query_one("#bans-table", DataTable).move_cursor(row=0)
+        await pilot.press("f7")
+        assert isinstance(app.screen, ConfirmScreen) and "Lift ban 1 on pest (uya)?" in screen_text(app)
+        assert "Unban pest (uya)" in str(app.screen.query_one("#confirm", Button).label)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(rows_of(app, "bans-table")) == 1, "pest's ban lifted")
+        assert rows_of(app, "bans-table")[0][1] == "amy (uya)"
+
+    run_app(app, scenario)
+    actions = [(e.action, e.actor, e.origin, e.target) for e in engine.db.audit.recent()]
+    assert actions[1:] == [
+        ("ban", "tui", "operator console (TUI)", "amy"),
+        ("endgame", "tui", "operator console (TUI)", "game 1"),
+        ("unban", "tui", "operator console (TUI)", "pest (uya)"),
+    ]
+    # lobby chat (and so `client admin`) and the stdin console are recorded with their origin
+    run_command(engine, "kick dan spam", actor="opal", origin="lobby chat from 192.168.1.40")
+    run_command(engine, "broadcast hello", actor="console")
+    assert [(e.actor, e.origin, e.action) for e in engine.db.audit.recent(2)] == [
+        ("opal", "lobby chat from 192.168.1.40", "kick"),
+        ("console", "stdin console", "broadcast"),
+    ]
+
+
+# --- output, games, consoles -------------------------------------------------------------------
+
+
+def test_command_output_scrolls_from_the_keyboard_and_keeps_a_history():
+    app, _engine = make_app()
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        await type_command(app, pilot, "help")
+        await wait_until(pilot, lambda: "consoles [IP]" in output_text(app), "help")
+        output = app.main.query_one("#output", RichLog)
+        assert output.max_scroll_y > 0 and output.scroll_y == output.max_scroll_y  # follows the end
+        await pilot.press("pageup")  # from the command line
+        await pilot.pause()
+        assert output.scroll_y < output.max_scroll_y
+        await pilot.press("f6")  # full screen, and focused so arrows scroll it
+        await pilot.pause()
+        assert app.main.maximized is output and app.focused is output
+        assert output.size.height > 30
+        await pilot.press("f6")
+        await pilot.pause()
+        assert app.main.maximized is None
+        await type_command(app, pilot, "bans")
+        await pilot.press("up", "up", "enter")  # history: help again
+        await wait_until(pilot, lambda: output_text(app).count("> help") == 2, "help again")
+
+    run_app(app, scenario)
+
+
+def test_games_show_players_with_dme_index_host_title_status():
+    app, _engine = make_app()
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        await pilot.press("3")
+        [row] = rows_of(app, "games-table")
+        assert row == ["1", "LAN final", "uya-ntsc", "active", "2/8", "amy", "5 min"]
+        detail = screen_text(app)
+        assert "host amy" in detail and "playing for 4 min" in detail
+        assert "#0  amy" in detail and "#1  ben" in detail
+
+    run_app(app, scenario)
+
+
+def test_consoles_that_never_got_in_show_where_they_stopped_and_what_to_do():
+    app, _engine = make_app()
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        await pilot.press("4")
+        [row] = rows_of(app, "consoles-table")
+        assert row[0] == "192.168.1.30" and row[3] == "MAS session" and row[4] == "stuck"
+        assert row[5:] == ["09:00:05", "09:00:06"]  # clock times, not offsets
+        text = screen_text(app)
+        assert "reached: DNS 09:00:05 > MAS session 09:00:06" in text
+        assert "did not log in" in text and "+-" not in text
+
+    run_app(app, scenario)
+
+
+# --- 80x24, palette, channel limits ------------------------------------------------------------
+
+
+def test_80x24_keeps_services_warnings_and_the_down_reason_in_view():
+    app, engine = make_app()
+    engine.addresses.advertised = "127.0.0.1"
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        text = screen_text(app)
+        assert "DNS DOWN: port 53 on 192.168.1.50 is taken by systemd-resolved" in text
+        assert "reachable from this machine only" in text
+        assert "up: MUIS MAS MLS" in text
+        assert rows_of(app, "players-table")[0] == ["amy", "game 1 LAN final", "192.168.1.21"]
+        assert app.main.query_one("#players-table").size.height >= 4
+
+    run_app(app, scenario, size=(80, 24))
+
+
+def test_palette_lists_our_commands_and_no_textual_system_entries():
+    app, _engine = make_app()
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        options = app.screen.query_one("CommandList")
+        prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        text = "\n".join(prompts)
+        assert "ban NAME [MINUTES] [REASON...]" in text and "bans [all]" in text and "consoles [IP]" in text
+        assert "Kick player (F2)" in text and "Quit (F10)" in text
+        names = {p.splitlines()[0] for p in prompts}
+        assert not names & {"Theme", "Screenshot", "Maximize", "Keys", "Change theme", "Save screenshot"}
+
+    run_app(app, scenario)
+
+
+def test_a_channel_over_its_limit_says_so_and_dropped_sessions_do_not_count():
+    engine = FakeEngine()
+    for i in range(3):
+        engine.player(f"p{i}", f"10.0.0.{i + 1}")
+    channel = engine.lobby.lobby.channels[1]
+    channel.max_players = 2
+    gone = engine.player("gone", "10.0.0.9")
+    gone.connections.clear()  # dropped, not yet cleaned up
+    app, _ = make_app(engine)
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        [row] = rows_of(app, "channels-table")
+        assert row[3] == "3/2 OVER LIMIT" and "gone" not in row[4]
+        table = app.main.query_one("#channels-table", DataTable)
+        cells = table.get_row("1")
+        assert str(cells[3].style) == "bold red" and not str(cells[1].style)  # only the figure
+
+    run_app(app, scenario)
+
+
+def test_quit_asks_naming_who_is_dropped_then_says_goodbye_to_every_console():
+    app, engine = make_app()
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        await pilot.press("ctrl+c")
+        assert isinstance(app.screen, ConfirmScreen) and "3 players online" in screen_text(app)
+        await pilot.press("f2", "f1", "ctrl+c")  # the console's keys are off; no second dialog
         assert isinstance(app.screen, ConfirmScreen) and len(app.screen_stack) == 2
         await pilot.press("n")
-        await pilot.pause(0.1)
-        assert app.guest.running
-        await pilot.press("ctrl+c")
-        assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("enter")
-        await asyncio.wait_for(app.guest.done.wait(), 10)
+        await pilot.pause()
+        assert app.screen is app.main and app.guest.running and not engine.shutdown_called
+        await pilot.press("f10", "enter")
+        await wait_until(pilot, lambda: app.guest.done.is_set(), "the servers to stop")
 
-    app = run_console(scenario, size=(80, 24))
-    assert engine_seen[0].stopping and app.return_code == 0 and app.trio_error is None
-
-
-def test_screenshot_renders_the_console(tmp_path: Path):
-    shots: list[str] = []
-
-    async def scenario(app: ClankApp, pilot: Pilot) -> None:
-        erin = await Player(app, "erin").start(pilot)
-        await wait_until(pilot, lambda: table_rows(app, "players-table"), "erin in the table")
-        await pilot.press("slash", *"players", "enter")
-        await wait_until(pilot, lambda: "> players" in log_text(app, "output"), "the command output")
-        await pilot.pause(0.3)
-        shots.append(app.save_screenshot("clank-lan-tui.svg", str(tmp_path)))
-        await erin.stop()
-
-    run_console(scenario)
-    svg = Path(shots[0]).read_text(encoding="utf-8").replace("&#160;", " ")
-    for text in ("Primary DNS: 127.0.0.1", "Players (1)", "erin", "Services", "MUIS", "Command output"):
-        assert text in svg, text
-
-
-@pytest.fixture(autouse=True)
-def _no_cursor_blink(monkeypatch):
-    """A blinking cursor only adds repaints (and makes screenshots differ)."""
-    from textual.widgets import Input
-
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    run_app(app, scenario)
+    assert engine.shutdown_called and app.return_code == 0 and app.ui_error is None
+    conns = [c for s in engine.lobby.lobby.sessions.values() for c in s.connections]
+    assert conns and all(c.dropped == "server shutting down" for c in conns)

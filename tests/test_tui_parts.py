@@ -5,6 +5,7 @@ the rule that the engine and the servers never import Textual."""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import subprocess
 import sys
@@ -16,12 +17,11 @@ import trio
 
 from clank_lan.commands import REGISTRY
 from clank_lan.db.errors import DbError
-from clank_lan.events import DnsQuery
-from clank_lan.servers.lobby.service import ChatLine
-from clank_lan.tui import rows, run_tui, unwrap
+from clank_lan.events import ChatLine, DnsQuery
+from clank_lan.tui import UI_FAILED, rows, run_tui, unwrap
 from clank_lan.tui.bridge import GuestNotRunning, TrioGuest
 from clank_lan.tui.feed import Inbox, LogRecordView, TuiLogHandler, logs_to_tui
-from tests.conftest import ephemeral_config
+from tests.tui_fake import FakeEngine
 
 # --- the trio guest ---------------------------------------------------------------------------
 
@@ -152,10 +152,12 @@ def test_log_handler_keeps_the_exception_summary():
 
 
 def test_stage_uptime_and_event_texts():
-    assert rows.furthest_stage({"mas", "login", "mls", "muis"}) == "mls"
-    assert rows.furthest_stage({"dme", "mas"}) == "dme"
+    assert rows.furthest_stage({"mas", "login", "mls", "muis"}) == "MLS lobby"
+    assert rows.furthest_stage({"dme-tcp", "mas"}) == "DME TCP"
     assert rows.furthest_stage(set()) == "-"
     assert rows.uptime_text(3725.9) == "1:02:05"
+    assert [rows.ago(s) for s in (0, 42.9, 600, 7500)] == ["0 s", "42 s", "10 min", "2 h 05 min"]
+    assert rows.occupancy(81, 64) == "81/64 OVER LIMIT" and rows.occupancy(3, 64) == "3/64"
     ts = time.mktime((2024, 5, 1, 20, 15, 7, 0, 0, -1))
     q = DnsQuery(
         ts=ts, client="10.0.0.5:1234", name="ratchet.example", qtype="A", answer="10.0.0.2", title="uya"
@@ -178,31 +180,58 @@ def test_palette_knows_which_commands_need_arguments():
 
 def test_run_tui_returns_the_serve_exit_code_when_the_servers_stop():
     """The real entry point: the app runs (headless), serve stops by itself, the code comes back."""
-    from clank_lan.engine import Addresses, Engine
-
-    seen = []
+    engine = FakeEngine()
 
     async def serve(*, task_status=trio.TASK_STATUS_IGNORED) -> int:
-        engine = Engine(ephemeral_config(), Addresses("127.0.0.1", "127.0.0.1"), ephemeral=True)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(engine.run)
-            task_status.started(engine)
-            seen.append(engine)
-            await trio.sleep(0.3)
-            await engine.shutdown(grace=0.1)  # what SIGTERM does in ``serve``
+        task_status.started(engine)
+        await trio.sleep(0.3)
+        await engine.shutdown()  # what SIGTERM does in ``serve``
         return 3
 
-    t0 = time.monotonic()
     assert run_tui(serve, headless=True) == 3
-    assert seen and seen[0].stopping and time.monotonic() - t0 < 10
+    assert engine.shutdown_called
 
 
-def test_run_tui_raises_what_stopped_the_servers():
+def test_run_tui_raises_what_stopped_the_servers_and_holds_the_message(caplog):
+    held = []
+
     async def serve(*, task_status=trio.TASK_STATUS_IGNORED) -> int:
         raise DbError("the database file is not a clank-lan database")
 
+    err = io.StringIO()
     with pytest.raises(DbError, match="not a clank-lan database"):
-        run_tui(serve, headless=True)
+        run_tui(serve, headless=True, hold=lambda: held.append(err.getvalue()), err=err)
+    assert held == ["clank-lan: the servers stopped: DbError: the database file is not a clank-lan database\n"]  # noqa: E501
+    assert any(r.exc_info and isinstance(r.exc_info[1], DbError) for r in caplog.records)
+
+
+def test_run_tui_falls_back_to_headless_when_the_screen_fails(monkeypatch, caplog):
+    """A bug in the screen: the traceback is logged, the terminal handed back, and the servers
+    serve on to their normal end (here: 0.5 s later) instead of dropping every console."""
+    from clank_lan.tui.app import ClankApp
+
+    engine = FakeEngine()
+    served = []
+
+    async def serve(*, task_status=trio.TASK_STATUS_IGNORED) -> int:
+        task_status.started(engine)
+        await trio.sleep(3.0)  # far longer than the failed screen takes to close
+        served.append("to the end")
+        return 0
+
+    def broken_refresh(self) -> None:
+        if self.engine is not None:
+            raise KeyError("a bug in the screen")
+
+    monkeypatch.setattr(ClankApp, "refresh_tables", broken_refresh)
+    err = io.StringIO()
+    assert run_tui(serve, headless=True, err=err, paths=engine.paths) == UI_FAILED
+    assert served == ["to the end"] and not engine.shutdown_called
+    text = err.getvalue()
+    assert "the operator console failed: KeyError: 'a bug in the screen'" in text
+    assert "(traceback in /srv/clank/data/logs/clank-lan.log)" in text and "keep running" in text
+    [record] = [r for r in caplog.records if r.name == "clank_lan.tui" and r.exc_info]
+    assert isinstance(record.exc_info[1], KeyError)
 
 
 # --- import hygiene ------------------------------------------------------------------------------
@@ -215,10 +244,26 @@ def test_engine_and_servers_do_not_import_textual():
         import clank_lan.engine, clank_lan.serve, clank_lan.commands, clank_lan.events
         import clank_lan.servers.lobby.service, clank_lan.servers.lobby.mls, clank_lan.servers.nat
         import clank_lan.dme.manager, clank_lan.dme.server, clank_lan.dns.server
-        import clank_lan.tui, clank_lan.tui.bridge, clank_lan.tui.feed, clank_lan.tui.rows
+        import clank_lan.tui, clank_lan.tui.bridge, clank_lan.tui.feed
         bad = sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "rich"))
         print(",".join(bad))
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "", f"imported: {out.stdout.strip()}"
+
+
+def test_run_tui_says_how_to_go_on_when_the_terminal_cannot_be_driven(monkeypatch, caplog):
+    from clank_lan.tui.app import ClankApp
+
+    async def no_terminal(self, **kw) -> None:
+        raise OSError("not a terminal")
+
+    async def serve(*, task_status=trio.TASK_STATUS_IGNORED) -> int:
+        raise AssertionError("never started: the screen failed first")
+
+    monkeypatch.setattr(ClankApp, "run_async", no_terminal)
+    err = io.StringIO()
+    assert run_tui(serve, headless=True, err=err) == UI_FAILED
+    assert "OSError: not a terminal" in err.getvalue() and "serve --headless" in err.getvalue()
+    assert any(isinstance(r.exc_info[1], OSError) for r in caplog.records if r.exc_info)

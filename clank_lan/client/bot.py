@@ -2,9 +2,12 @@
 
 Shape (from the captures and the UYA bot's timings): movement on UDP at 15 Hz, ~40-byte payloads
 that start with game message id ``02 09``; one TCP broadcast per second; a CLIENT_ECHO every
-second on TCP and on UDP; a timebase query every second. Every payload the bot sends carries its
-own index, a sequence number and the send time (``time.monotonic``, comparable across processes
-on one machine), so receivers count per source and transport and measure one-way latency.
+second on TCP and on UDP; CLIENT_TIMEBASE_QUERY only as often as the title's console sends it
+(``Title.timebase_query_every``: Deadlocked about once a second, UYA never). The bot stops and
+says so when the server forces it out (SERVER_FORCED_DISCONNECT, or the DME connection ending).
+Every payload the bot sends carries its own index, a sequence number and the send time
+(``time.monotonic``, comparable across processes on one machine), so receivers count per source
+and transport and measure one-way latency.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from clank_lan.client.dme_client import (
     AppReceived,
     DmeParams,
     EchoReturned,
-    Joined,
+    ForcedDisconnect,
     PeerConnected,
     PeerDisconnected,
     connect_dme,
@@ -75,6 +78,9 @@ class BotReport:
     foreign: int = 0  # relayed messages without a bot stamp
     undecryptable: int = 0
     events_dropped: int = 0
+    timebase_queries: int = 0
+    #: Why the server ended the bot's game early ("" when it played to the end).
+    kicked: str = ""
 
     def latency_summary(self, transport: str) -> tuple[float, float, float]:
         """(p50, p99, max) latency in ms on one transport."""
@@ -95,6 +101,8 @@ class BotReport:
                 out.append(f"  {transport} latency ms: p50 {p50:.2f}  p99 {p99:.2f}  max {worst:.2f}")
         if self.peers_joined or self.peers_left:
             out.append(f"  peers joined {self.peers_joined}, left {self.peers_left}")
+        if self.kicked:
+            out.append(f"  kicked: {self.kicked}")
         return out
 
 
@@ -105,17 +113,20 @@ async def run_bot(
     udp_hz: float = 15.0,
     tcp_hz: float = 1.0,
     echo_interval: float = 1.0,
+    timebase_every: float = 0.0,
     start_delay: float = 0.0,
+    stop: trio.Event | None = None,
     **client_options,
 ) -> BotReport:
-    """Join the world described by ``params``, play for ``duration`` seconds, leave, report."""
+    """Join the world described by ``params``, play for ``duration`` seconds (or until ``stop`` is
+    set, or the server forces us out), leave, report."""
     report = BotReport()
     async with connect_dme(params, **client_options) as client:
         report.index = client.index if client.index is not None else -1
         index = report.index
         started = time.monotonic()
 
-        async def consume() -> None:
+        async def consume(done: trio.CancelScope) -> None:
             async for ev in client.events:
                 if isinstance(ev, AppReceived):
                     transport = "udp" if ev.udp else "tcp"
@@ -131,8 +142,11 @@ async def run_bot(
                     report.peers_joined.append(ev.index)
                 elif isinstance(ev, PeerDisconnected):
                     report.peers_left.append(ev.index)
-                elif isinstance(ev, Joined):
-                    pass
+                elif isinstance(ev, ForcedDisconnect):
+                    report.kicked = f"the DME forced a disconnect (reason {ev.reason})"
+                    done.cancel()
+            report.kicked = report.kicked or f"the DME connection ended: {client.closed_reason or 'closed'}"
+            done.cancel()
 
         async def movement() -> None:
             seq = 0
@@ -160,12 +174,24 @@ async def run_bot(
             while True:
                 client.echo(udp=False)
                 client.echo(udp=True)
-                client.timebase_query(int((time.monotonic() - started) * 1000))
                 report.echoes_sent += 1
                 await trio.sleep(echo_interval)
 
+        async def timebase() -> None:
+            while True:
+                client.timebase_query(int((time.monotonic() - started) * 1000) & 0xFFFFFFFF)
+                report.timebase_queries += 1
+                await trio.sleep(timebase_every)
+
+        async def stopper(done: trio.CancelScope) -> None:
+            assert stop is not None
+            await stop.wait()
+            done.cancel()
+
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(consume)
+            nursery.start_soon(consume, nursery.cancel_scope)
+            if stop is not None:
+                nursery.start_soon(stopper, nursery.cancel_scope)
             await trio.sleep(start_delay)
             if udp_hz > 0:
                 nursery.start_soon(movement)
@@ -173,6 +199,8 @@ async def run_bot(
                 nursery.start_soon(state)
             if echo_interval > 0:
                 nursery.start_soon(keepalive)
+            if timebase_every > 0:
+                nursery.start_soon(timebase)
             await trio.sleep(duration)
             await trio.sleep(0.2)  # let the last relays arrive
             nursery.cancel_scope.cancel()

@@ -5,31 +5,56 @@ clank-lan client chat   ... TEXT            # log in, say something, print what 
 clank-lan client games  ...                 # list games
 clank-lan client create ... NAME            # create a game (and stay until Ctrl+C)
 clank-lan client admin  ... "kick bob"      # run an operator command through lobby chat
-clank-lan client bot    --title uya --create NAME | --join NAME
+clank-lan client bot    --title uya --create NAME | --join NAME [--clear]
 clank-lan client doctor HOST                # check a server from this machine's point of view
+
+Without ``--user`` every run logs in with a fresh account name, so a ``games`` next to a running
+``bot`` does not find its account already logged in.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import secrets
 import sys
 from functools import partial
 
 import trio
 
-from clank_lan.client.lobby import ClientError, LobbyClient, Ports
-from clank_lan.client.profiles import PROFILES, profile
+from clank_lan import ports
+from clank_lan.client.bot import BotReport, run_bot
+from clank_lan.client.doctor import run_doctor
+from clank_lan.client.lobby import ClientError, LobbyClient, LobbyClosed, Ports, SystemMessage
+from clank_lan.client.profiles import PROFILES, ClientProfile, profile
+
+#: Exit code when the server ended our session (a kick, a ban, a shutdown).
+EXIT_KICKED = 3
+#: When the DME drops the bot, how long to wait for the lobby to say why.
+KICK_REASON_WAIT = 1.0
+
+
+def default_user(prof: ClientProfile, action: str) -> str:
+    """A new account name per run: TITLE-ACTION-xxxx (at most 24 characters)."""
+    return f"{prof.key}-{action}-{secrets.token_hex(2)}"[:24]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", default="127.0.0.1", help="appliance address (default 127.0.0.1)")
     p.add_argument("--title", default="uya", help=f"which console to behave as: {', '.join(PROFILES)}")
-    p.add_argument("--user", default="", help="account name (default: a name from the title)")
+    p.add_argument(
+        "--user",
+        default="",
+        help="account name (default: a new name each run, TITLE-ACTION-xxxx, e.g. uya-bot-1f3a, so two "
+        "commands never share an account; the server creates it on first login)",
+    )
     p.add_argument("--password", default="clank", help="password")
-    p.add_argument("--clear", action="store_true", help="speak in clear instead of encrypting like a PS2")
-    p.add_argument("--muis-port", type=int, default=10071)
-    p.add_argument("--mas-port", type=int, default=10075)
-    p.add_argument("--mls-port", type=int, default=10078)
+    p.add_argument(
+        "--clear", action="store_true", help="speak in clear (no key exchange), not encrypted like a PS2"
+    )
+    p.add_argument("--muis-port", type=int, default=ports.MUIS)
+    p.add_argument("--mas-port", type=int, default=ports.MAS)
+    p.add_argument("--mls-port", type=int, default=ports.MLS)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +72,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("name")
     p = sub.add_parser("admin", help="run an operator command (the account must be in lobby.operators)")
     _common(p)
-    p.add_argument("command", nargs="+")
+    # not "command": the top-level parser keeps the clank-lan command under that name
+    p.add_argument("words", nargs="+", metavar="COMMAND", help="the operator command, e.g. kick bob")
     p = sub.add_parser("bot", help="create or join a game and play synthetic traffic on its DME")
     _common(p)
     group = p.add_mutually_exclusive_group(required=True)
@@ -57,12 +83,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("doctor", help="check a clank-lan server: DNS, ports, NAT, a full login")
     p.add_argument("host", help="the appliance's address")
     p.add_argument("--title", default="uya")
-    p.add_argument("--dns-port", type=int, default=53)
-    p.add_argument("--muis-port", type=int, default=10071)
-    p.add_argument("--mas-port", type=int, default=10075)
-    p.add_argument("--mls-port", type=int, default=10078)
-    p.add_argument("--dme-port", type=int, default=10079)
-    p.add_argument("--nat-port", type=int, default=10070)
+    p.add_argument("--dns-port", type=int, default=ports.DNS)
+    p.add_argument("--muis-port", type=int, default=ports.MUIS)
+    p.add_argument("--mas-port", type=int, default=ports.MAS)
+    p.add_argument("--mls-port", type=int, default=ports.MLS)
+    p.add_argument("--dme-port", type=int, default=ports.DME_TCP)
+    p.add_argument("--nat-port", type=int, default=ports.NAT)
     p.add_argument("--timeout", type=float, default=3.0)
     p.add_argument("--user", default="clank-doctor", help="account for the login check")
     p.add_argument("--password", default="clank-doctor", help="password for the login check")
@@ -70,11 +96,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "doctor":
-        from clank_lan.client.doctor import run_doctor
-
         return trio.run(partial(run_doctor, args))
     try:
-        return trio.run(partial(_run, args))
+        return trio.run(partial(client_main, args))
+    except LobbyClosed as exc:
+        print(f"clank-lan client: kicked: {exc}", file=sys.stderr)
+        return EXIT_KICKED
     except ClientError as exc:
         print(f"clank-lan client: {exc}", file=sys.stderr)
         return 1
@@ -85,11 +112,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def client_main(args: argparse.Namespace) -> int:
+    """Every action but ``doctor``; raises ``ClientError`` (``LobbyClosed`` when kicked)."""
     prof = profile(args.title)
-    ports = Ports(args.muis_port, args.mas_port, args.mls_port)
-    user = args.user or f"{prof.key}-bot"
-    async with LobbyClient.open(args.server, prof, ports, encrypt=not args.clear) as c:
+    ports_ = Ports(args.muis_port, args.mas_port, args.mls_port)
+    user = args.user or default_user(prof, args.action)
+    async with LobbyClient.open(args.server, prof, ports_, encrypt=not args.clear) as c:
         info = await c.login(user, args.password)
         print(f"logged in as {user} (account {info.account_id}) on the MLS at {info.mls_ip}:{info.mls_port}")
         if args.action == "login":
@@ -102,14 +130,17 @@ async def _run(args: argparse.Namespace) -> int:
             await c.chat(" ".join(args.text))
             with trio.move_on_after(args.listen):
                 while True:
-                    line = await c.next_chat(timeout=args.listen + 1)
-                    print(f"<{line.originator_account_name}> {line.text}")
+                    ev = await c.next_event(timeout=args.listen + 1)
+                    if isinstance(ev, SystemMessage):
+                        print(f"[server] {ev.text}", flush=True)
+                    else:
+                        print(f"<{ev.originator_account_name}> {ev.text}", flush=True)
         elif args.action == "create":
             game_id = await c.create_game(args.name)
             print(f"created game {game_id} {args.name!r}; Ctrl+C to leave")
-            await trio.sleep_forever()
+            raise LobbyClosed(await c.wait_closed())
         elif args.action == "admin":
-            for line in await c.admin(" ".join(args.command)):
+            for line in await c.admin(" ".join(args.words)):
                 print(line)
         elif args.action == "bot":
             return await _bot(c, args)
@@ -126,10 +157,6 @@ async def _print_games(c: LobbyClient) -> None:
 
 
 async def _bot(c: LobbyClient, args: argparse.Namespace) -> int:
-    import math
-
-    from clank_lan.client.bot import run_bot
-
     if args.create:
         game_id = await c.create_game(args.create)
         print(f"created game {game_id} {args.create!r}", flush=True)
@@ -139,7 +166,30 @@ async def _bot(c: LobbyClient, args: argparse.Namespace) -> int:
     print(f"game {game_id}: DME {join.dme_ip}:{join.dme_port} world {join.world_id}", flush=True)
     if args.create:  # the host tells the lobby the game is on, as a console's host does
         await c.world_report(game_id, args.create, status=2)
-    report = await run_bot(c.dme_params(join), args.duration or math.inf)
+    lobby_gone = trio.Event()
+    kicked = ""
+
+    async def watch_lobby() -> None:
+        nonlocal kicked
+        kicked = await c.wait_closed()
+        lobby_gone.set()
+
+    report: BotReport
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch_lobby)
+        report = await run_bot(
+            c.dme_params(join),
+            args.duration or math.inf,
+            timebase_every=c.profile.timebase_query_every,
+            stop=lobby_gone,
+            key_exchange=not args.clear,  # --clear: no CRYPTKEY exchange with the DME either
+        )
+        if report.kicked:  # a kick ends the lobby session too, and its reason is told there
+            with trio.move_on_after(KICK_REASON_WAIT):
+                await lobby_gone.wait()
+        nursery.cancel_scope.cancel()
     for line in report.lines():
         print(line, flush=True)
+    if kicked or report.kicked:
+        raise LobbyClosed("; ".join(x for x in (kicked, report.kicked) if x))
     return 0

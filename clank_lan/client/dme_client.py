@@ -1,6 +1,6 @@
 """The DME side of the headless client: a console joining a game world over TCP and aux UDP.
 
-``DmeClientCore`` is sans-IO and plays the console's half of ``dme.conn``'s handshakes (1.08
+``DmeClientCore`` is sans-IO and plays the console's half of the DME handshake in ``rt.endpoint`` (1.08
 without HELLO, 1.09+ with it; encrypted with a known client key pair, or clear). After the lobby's
 JoinGame it needs a ``DmeParams``. Bytes go in through ``feed_tcp``/``feed_udp``; what to send is
 in ``outbox`` (TCP) and ``udp_out`` (datagrams for ``udp_server``). ``connect_dme`` is the trio
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import struct
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -27,19 +26,26 @@ from clank_lan.dme import wire
 from clank_lan.logs import FrameLogger
 from clank_lan.protocol import rt_messages as rtm
 from clank_lan.protocol.crypto import keys
-from clank_lan.protocol.crypto.hashing import Ctx
 from clank_lan.protocol.crypto.ps2_rsa import RsaKey
-from clank_lan.protocol.crypto.session import CryptoError, Frame, FrameCipher, Suite
+from clank_lan.protocol.crypto.session import CryptoError, Frame
 from clank_lan.protocol.errors import ProtocolError
 from clank_lan.protocol.framing import RawFrame, split_datagram
 from clank_lan.protocol.rt_ids import RT
-from clank_lan.servers.rt_link import RtLink
+from clank_lan.rt.endpoint import (
+    AppFrame,
+    AuxUdpInfo,
+    Established,
+    FrameIn,
+    PeerClosed,
+    RawApp,
+    Role,
+    RtEndpoint,
+    Variant,
+)
+from clank_lan.servers import nat
 
 log = logging.getLogger("clank_lan.client.dme")
 
-#: NAT request as UYA sent it; the reply is ``u8[4] ip`` + ``u16 port`` (big-endian).
-NAT_REQUEST = b"\x00\x00\xe4\x00"
-_NAT_REPLY = struct.Struct(">4sH")
 UDP_CONNECT_RETRY = 0.5
 UDP_CONNECT_TRIES = 10
 #: What Deadlocked asks for in CONNECT_READY_TCP, and then with SET_RECV_FLAG.
@@ -148,21 +154,33 @@ class DmeClientCore:
         recv_flags: int = ALL_RECV_FLAGS,
         agg_time_ms: int | None = None,
         app_crypt: str = "auto",
+        key_exchange: bool = True,
         log_frames: bool = False,
     ) -> None:
         self.params = params
         self.version = params.version
         self.v108 = rtm.is_v108(params.version)
         default_key = "client_uya_ps2_ntsc" if self.v108 else "client_dl_ps2_ntsc"
-        cipher = FrameCipher(Suite.PS2, rsa_local=client_key or keys.all_keys()[default_key])
-        cipher.rsa_peer = server_key or keys.global_mas_key()
-        self.link = RtLink(
+        self.rt = RtEndpoint(
+            Role.CLIENT,
+            Variant.DME,
             service="DMECLIENT",
             peer=(params.host, params.tcp_port),
-            cipher=cipher,
+            rsa_local=client_key or keys.all_keys()[default_key],
+            rsa_peer=server_key or keys.global_mas_key(),
+            version=params.version,
+            encrypt=params.encrypt,
+            key_exchange=key_exchange,
             frame_log=FrameLogger("DMECLIENT" if log_frames else "client"),
         )
-        self.outbox = self.link.outbox
+        self.rt.connect_fields = dict(
+            world_id=params.world_id,
+            app_id=params.app_id,
+            session_key=params.session_key,
+            access_token=params.access_key,
+        )
+        self.link = self.rt.link
+        self.outbox = self.rt.outbox
         self.udp_out: list[bytes] = []
         self.udp_server: tuple[str, int] | None = None
         if app_crypt == "auto":
@@ -172,12 +190,8 @@ class DmeClientCore:
         self.app_crypt = app_crypt
         self.recv_flags = recv_flags
         self.agg_time_ms = agg_time_ms
-        self.accept: rtm.ServerConnectAcceptTcp | None = None
         self.udp_accept: rtm.ServerConnectAcceptAuxUdp | None = None
-        self.joined = False
         self.closed = False
-        self.peer_keys: list[bytes] = []
-        self.game_key: bytes | None = None
         self.undecryptable = 0
         self._udp_connect_frame: bytes | None = None
         self._udp_retry_at: float | None = None
@@ -185,112 +199,69 @@ class DmeClientCore:
         self._ready_aux_sent = False
 
     @property
+    def accept(self) -> rtm.ServerConnectAcceptTcp | None:
+        return self.rt.accept_msg
+
+    @property
+    def joined(self) -> bool:
+        return self.rt.ready
+
+    @property
+    def peer_keys(self) -> list[bytes]:
+        return self.rt.keys.peer_keys
+
+    @property
+    def game_key(self) -> bytes | None:
+        return self.rt.keys.game_key
+
+    @property
     def index(self) -> int | None:
         return self.accept.player_id if self.accept is not None else None
 
     # --- handshake --------------------------------------------------------------------------------
     def start(self) -> None:
-        """Queue the opening frames: HELLO (1.09+) or CRYPTKEY_PUBLIC (1.08)."""
-        if not self.v108:
-            hello = rtm.ClientHello(params=(2, self.version, self.version - 1, 1, 1))
-            self.link.send(RT.CLIENT_HELLO, hello.encode(self.version), None)
-        else:
-            self._send_public()
-
-    def _send_public(self) -> None:
-        modulus = self.link.cipher.rsa_local.modulus_le  # type: ignore[union-attr]
-        self.link.send(RT.CLIENT_CRYPTKEY_PUBLIC, modulus, Ctx.RSA_AUTH if self.params.encrypt else None)
+        """Queue the opening frames: HELLO (1.09+), else CRYPTKEY_PUBLIC (or CONNECT in clear)."""
+        self.rt.start()
 
     def feed_tcp(self, data: bytes, now: float) -> list[object]:
         events: list[object] = []
-        for raw in self.link.deframer.feed(data):
-            if raw.id == wire.SINGLE:
-                ev = self._open_relay(raw, udp=False)
-                if ev is not None:
-                    events.append(ev)
-                continue
-            frame = self._decrypt(raw)
-            if self.link.frame_log.enabled():
-                self.link.frame_log.frame(
-                    self.link.peer_label, "recv", frame.id, frame.payload, frame.ctx, frame.null
-                )
-            events.extend(self._on_tcp(frame, now))
+        for ev in self.rt.receive(data):
+            if isinstance(ev, RawApp):
+                relayed = self._open_relay(ev.raw, udp=False)
+                if relayed is not None:
+                    events.append(relayed)
+            elif isinstance(ev, FrameIn):
+                events.extend(self._on_tcp(ev.frame))
+            elif isinstance(ev, AppFrame):
+                text = wire.parse_server_version(ev.frame.payload)
+                events.append(ServerVersion(text) if text is not None else ServerMessage(ev.frame.payload))
+            elif isinstance(ev, AuxUdpInfo):
+                self.udp_server = (ev.ip, ev.port)
+                self._start_udp_connect(now)
+            elif isinstance(ev, Established):
+                self._udp_retry_at = None
+                self._after_complete()
+                a = ev.accept
+                events.append(Joined(a.player_id, a.player_count, a.scert_id, a.client_ip))
+            elif isinstance(ev, PeerClosed) and ev.code is not None:
+                events.append(ForcedDisconnect(ev.code))
         return events
 
-    def _decrypt(self, raw: RawFrame) -> Frame:
-        try:
-            return self.link.cipher.decrypt(raw)
-        except CryptoError:
-            if len(self.peer_keys) < 2:
-                raise
-            old = FrameCipher(Suite.PS2)  # a frame the server sent before it switched keys
-            old.set_key(Ctx.RC_CLIENT_SESSION, self.peer_keys[0])
-            return old.decrypt(raw)
-
-    def _on_tcp(self, f: Frame, now: float) -> list[object]:
+    def _on_tcp(self, f: Frame) -> list[object]:
         rid = f.id
         v = self.version
-        if rid == RT.SERVER_HELLO:
-            self._send_public()
-        elif rid == RT.SERVER_CRYPTKEY_PEER:
-            self.peer_keys.append(f.payload)
-            self.link.cipher.set_key(Ctx.RC_CLIENT_SESSION, f.payload)
-            if len(self.peer_keys) == 1:
-                self.link.send_ctx = Ctx.RC_CLIENT_SESSION if self.params.encrypt else None
-                self._send_connect()
-        elif rid == RT.SERVER_CRYPTKEY_GAME:
-            self.game_key = f.payload
-            self.link.cipher.set_key(Ctx.RC_SERVER_SESSION, f.payload)
-        elif rid == RT.SERVER_CONNECT_REQUIRE:
-            self.link.send(RT.CLIENT_CONNECT_READY_REQUIRE, rtm.ClientConnectReadyRequire().encode(v))
-        elif rid == RT.SERVER_CONNECT_ACCEPT_TCP:
-            self.accept = rtm.ServerConnectAcceptTcp.decode(f.payload, v)
-            if not self.v108:
-                ready = rtm.ClientConnectReadyTcp(start_opt=0x0E, recv_flag=READY_TCP_RECV_FLAG)
-                self.link.send(RT.CLIENT_CONNECT_READY_TCP, ready.encode(v))
-        elif rid == RT.SERVER_STARTUP_INFO_NOTIFY:
-            pass
-        elif rid == RT.SERVER_INFO_AUX_UDP:
-            info = rtm.ServerInfoAuxUdp.decode(f.payload, v)
-            self.udp_server = (info.ip, info.port)
-            self._start_udp_connect(now)
-        elif rid == RT.SERVER_CONNECT_COMPLETE:
-            if self.accept is None:
-                raise ProtocolError("CONNECT_COMPLETE before CONNECT_ACCEPT_TCP")
-            self.joined = True
-            self._udp_retry_at = None
-            self._after_complete()
-            a = self.accept
-            return [Joined(a.player_id, a.player_count, a.scert_id, a.client_ip)]
-        elif rid == RT.SERVER_APP:
-            text = wire.parse_server_version(f.payload)
-            return [ServerVersion(text) if text is not None else ServerMessage(f.payload)]
-        elif rid == RT.SERVER_ECHO:
-            if not self.v108:
-                self.link.send(RT.SERVER_ECHO, f.payload)
-        elif rid == RT.CLIENT_ECHO:
+        if rid == RT.CLIENT_ECHO:
             return [EchoReturned(f.payload[0] if f.payload else 0, False)]
-        elif rid == RT.SERVER_TIMEBASE_QUERY_NOTIFY:
+        if rid == RT.SERVER_TIMEBASE_QUERY_NOTIFY:
             t = rtm.ServerTimebaseQueryNotify.decode(f.payload, v)
             return [TimebaseAnswer(t.client_time, t.server_time)]
-        elif rid == RT.SERVER_CONNECT_NOTIFY:
+        if rid == RT.SERVER_CONNECT_NOTIFY:
             n = rtm.ServerConnectNotify.decode(f.payload, v)
             return [PeerConnected(n.player_index, n.ip)]
-        elif rid == RT.SERVER_DISCONNECT_NOTIFY:
+        if rid == RT.SERVER_DISCONNECT_NOTIFY:
             d = rtm.ServerDisconnectNotify.decode(f.payload, v)
             return [PeerDisconnected(d.player_index, d.ip)]
-        elif rid == RT.SERVER_FORCED_DISCONNECT:
-            return [ForcedDisconnect(rtm.ServerForcedDisconnect.decode(f.payload, v).reason)]
-        else:
-            return [OtherFrame(f, False)]
-        return []
-
-    def _send_connect(self) -> None:
-        p = self.params
-        msg = rtm.ClientConnectTcpAuxUdp(
-            world_id=p.world_id, app_id=p.app_id, session_key=p.session_key, access_token=p.access_key
-        )
-        self.link.send(msg.RT_ID, msg.encode(self.version))
+        return [OtherFrame(f, False)]
 
     def _start_udp_connect(self, now: float) -> None:
         assert self.accept is not None and self.udp_server is not None
@@ -333,10 +304,7 @@ class DmeClientCore:
 
     # --- UDP --------------------------------------------------------------------------------------
     def _encode_udp(self, rt_id: int, payload: bytes) -> bytes:
-        ctx = self.link.send_ctx
-        if self.link.frame_log.enabled():
-            self.link.frame_log.frame(self.link.peer_label, "send", rt_id, payload, ctx, extra="udp")
-        return self.link.cipher.encrypt(rt_id, payload, ctx)
+        return self.link.encode(rt_id, payload, True, extra="udp")
 
     def feed_udp(self, data: bytes, now: float) -> list[object]:
         events: list[object] = []
@@ -352,7 +320,7 @@ class DmeClientCore:
                     events.append(ev)
                 continue
             try:
-                f = self._decrypt(raw)
+                f = self.link.open(raw, extra="udp")
             except CryptoError as exc:
                 self.undecryptable += 1
                 log.info("DME client: undecryptable %s over UDP: %s", raw.name, exc.reason)
@@ -436,14 +404,6 @@ class DmeClientCore:
             )
 
 
-def nat_reply(data: bytes) -> tuple[str, int] | None:
-    """(public ip, port) of a 6-byte NAT reply."""
-    if len(data) != _NAT_REPLY.size:
-        return None
-    ip, port = _NAT_REPLY.unpack(data)
-    return socket.inet_ntoa(ip), port
-
-
 # === trio shell =======================================================================================
 class DmeClient:
     """A DME client over real sockets; create with ``connect_dme``."""
@@ -463,6 +423,7 @@ class DmeClient:
         self._nat_event = trio.Event()
         self._wake = trio.Event()
         self.closed_reason: str | None = None
+        self._ended = False  # the TCP connection is over and ``events`` closed
         core.outbox.notify = self.kick
 
     @property
@@ -505,6 +466,11 @@ class DmeClient:
             return await self.events.receive()
 
     def _emit(self, events: list[object]) -> None:
+        """Hand events to ``events``; after the TCP connection ended (the channel is closed)
+        what still comes in over UDP is dropped, not raised into the UDP reader."""
+        if self._ended:
+            self.events_dropped += len(events)
+            return
         for ev in events:
             if isinstance(ev, Joined):
                 self.join_info = ev
@@ -527,6 +493,7 @@ class DmeClient:
         except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError) as exc:
             self.closed_reason = f"TCP: {exc}"
         self.settled.set()
+        self._ended = True
         self._send_ev.close()
 
     async def _udp_reader(self) -> None:
@@ -536,8 +503,8 @@ class DmeClient:
             except (ConnectionResetError, ConnectionRefusedError):
                 continue
             addr = addr[:2]
-            if self.core.params.nat is not None and addr == self._nat_addr and len(data) == _NAT_REPLY.size:
-                self.nat_endpoint = nat_reply(data)
+            if self.core.params.nat is not None and addr == self._nat_addr and len(data) == nat.REPLY_LEN:
+                self.nat_endpoint = nat.decode_reply(data)
                 self._nat_event.set()
                 continue
             if self.core.udp_server is None or addr != self._udp_server_addr:
@@ -589,12 +556,12 @@ class DmeClient:
 
     async def query_nat(self, timeout: float = 2.0) -> tuple[str, int] | None:
         """Ask the NAT service which endpoint our UDP socket has (retried every 0.5 s)."""
-        nat = self.core.params.nat
-        if nat is None:
+        nat_addr = self.core.params.nat
+        if nat_addr is None:
             return None
         with trio.move_on_after(timeout):
             while not self._nat_event.is_set():
-                await self.udp.sendto(NAT_REQUEST, nat)
+                await self.udp.sendto(nat.UYA_REQUEST, nat_addr)
                 with trio.move_on_after(0.5):
                     await self._nat_event.wait()
         return self.nat_endpoint

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 import trio
 from dnslib import QTYPE, RCODE, DNSHeader, DNSQuestion, DNSRecord
 
-from clank_lan.client.dme_client import NAT_REQUEST, DmeParams, connect_dme, nat_reply
+from clank_lan import ports
+from clank_lan.client.dme_client import DmeParams, connect_dme
 from clank_lan.client.lobby import ClientError, LobbyClient, Ports
-from clank_lan.client.profiles import PROFILES, ClientProfile, profile
+from clank_lan.client.profiles import PROFILES, ClientProfile, profile, profile_for_title
 from clank_lan.doctor.results import (
     Outcome,
     Passed,
@@ -39,7 +40,9 @@ from clank_lan.doctor.results import (
     tcp_timeout_fix,
     unreachable_fix,
 )
-from clank_lan.titles import TITLES_BY_KEY, Title, title_for_app_id
+from clank_lan.servers import nat
+from clank_lan.stages import Stage
+from clank_lan.titles import TITLES_BY_KEY, Quirk, Title
 
 DEFAULT_USER = "clank-doctor"
 DEFAULT_PASSWORD = "clank-doctor"
@@ -53,12 +56,12 @@ class Target:
     host: str
     title: Title
     profile: ClientProfile | None
-    dns_port: int = 53
-    muis_port: int = 10071
-    mas_port: int = 10075
-    mls_port: int = 10078
-    dme_port: int = 10079
-    nat_port: int = 10070
+    dns_port: int = ports.DNS
+    muis_port: int = ports.MUIS
+    mas_port: int = ports.MAS
+    mls_port: int = ports.MLS
+    dme_port: int = ports.DME_TCP
+    nat_port: int = ports.NAT
     timeout: float = 3.0
     user: str = DEFAULT_USER
     password: str = DEFAULT_PASSWORD
@@ -79,8 +82,8 @@ _STAGE_WHAT = {
     "nat": "NAT answers with our address",
     "muis": "MUIS tells where the MAS is",
     "login": "log in (MAS, then MLS)",
-    "game-create": "create a game",
-    "game-join": "join it (JoinGame, up to the DME hand-off)",
+    "game-created": "create a game",
+    "game-joined": "join it (JoinGame, up to the DME hand-off)",
     "dme-tcp": "DME TCP handshake with the address JoinGame gave",
     "dme-udp": "DME aux-UDP connect and CONNECT_COMPLETE",
 }
@@ -93,13 +96,12 @@ def resolve_title(name: str) -> tuple[Title, ClientProfile | None]:
     except ValueError:
         prof = None
     if prof is not None:
-        return title_for_app_id(prof.app_id), prof
+        return prof.title, prof
     title = TITLES_BY_KEY.get(name.lower())
     if title is None:
         choices = ", ".join([*PROFILES, *TITLES_BY_KEY])
         raise ValueError(f"unknown title {name!r}; choose one of {choices}")
-    prof = next((p for p in PROFILES.values() if p.app_id in title.app_ids), None)
-    return title, prof
+    return title, profile_for_title(title)
 
 
 def target_from_args(args: argparse.Namespace) -> Target:
@@ -214,15 +216,17 @@ class Doctor:
 
     # the whole run -------------------------------------------------------------------------
     def plan(self) -> list[str]:
+        """The checks in order: a console's stages (``stages.Stage``, named as the tracker names
+        them) and the checks only the doctor makes (address, TCP ports, NAT)."""
         t = self.target
         stages = [] if is_ipv4(t.host) else ["address"]
-        stages += ["dns"]
+        stages += [Stage.DNS]
         stages += ["tcp-muis"] if t.uses_muis else []
         stages += ["tcp-mas", "tcp-mls", "tcp-dme", "nat"]
         if t.profile is not None:
-            stages += ["muis"] if t.uses_muis else []
-            stages += ["login", "game-create", "game-join", "dme-tcp", "dme-udp"]
-        return stages
+            stages += [Stage.MUIS] if t.uses_muis else []
+            stages += [Stage.LOGIN, Stage.GAME_CREATED, Stage.GAME_JOINED, Stage.DME_TCP, Stage.DME_UDP]
+        return [str(s) for s in stages]
 
     async def run(self) -> list[StageResult]:
         t = self.target
@@ -323,7 +327,13 @@ class Doctor:
                         f"for players on the internet) to {self.host_ip}.",
                     )
                 answers.append(f"{name} -> {got[0]}")
-        return Passed(answers[0] + (f" (+{len(answers) - 1} more)" if len(answers) > 1 else ""))
+        note = ""
+        if Quirk.DNAS_PATCH_NEEDED in t.title.quirks:
+            note = (
+                f"{t.title.name} discs also need a way past DNAS before they reach the server "
+                "(a patched image or a PCSX2 patch; README: DNAS)"
+            )
+        return Passed(answers[0] + (f" (+{len(answers) - 1} more)" if len(answers) > 1 else ""), note=note)
 
     async def _dns_exchange(self, sock: trio.socket.SocketType, query: bytes, qid: int) -> DNSRecord:
         """Send ``query`` (again after a third of the timeout) until its answer arrives."""
@@ -387,10 +397,10 @@ class Doctor:
                 await sock.connect((host, t.nat_port))
                 ours = sock.getsockname()[:2]
                 while True:
-                    await sock.send(NAT_REQUEST)
+                    await sock.send(nat.UYA_REQUEST)
                     with trio.move_on_after(t.timeout / 3):
                         data = await sock.recv(2048)
-                        seen = nat_reply(data)
+                        seen = nat.decode_reply(data)
                         if seen is None:
                             raise StageFailed(
                                 f"answered {len(data)} bytes ({data[:16].hex(' ')}), not the 6-byte address",
@@ -438,20 +448,20 @@ class Doctor:
                     await self._muis(c)
                 current = "login"
                 await self._login(c)
-                current = "game-create"
+                current = "game-created"
                 created = await self._run(
-                    "game-create",
+                    "game-created",
                     "create a game",
                     lambda: self._create(c),
                     needs=("login",),
                     explain=self._game_explain,
                 )
-                current = "game-join"
+                current = "game-joined"
                 joined = await self._run(
-                    "game-join",
+                    "game-joined",
                     "join it (JoinGame, up to the DME hand-off)",
                     lambda: self._join(c, created.value if created else 0),
-                    needs=("game-create",),
+                    needs=("game-created",),
                     explain=self._game_explain,
                 )
                 current = "dme-tcp"
@@ -563,7 +573,7 @@ class Doctor:
         tcp_what = _STAGE_WHAT["dme-tcp"]
         udp_what = _STAGE_WHAT["dme-udp"]
         if join is None:
-            await self._run("dme-tcp", tcp_what, self._never, needs=("game-join",))
+            await self._run("dme-tcp", tcp_what, self._never, needs=("game-joined",))
             await self._run("dme-udp", udp_what, self._never, needs=("dme-tcp",))
             return
         tcp_what = self.whats["dme-tcp"] = f"DME TCP handshake at {join.dme_ip}:{join.dme_port}"

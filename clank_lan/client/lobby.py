@@ -15,31 +15,52 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import msgspec
 import trio
 
+from clank_lan import ports
+from clank_lan.client.dme_client import DmeParams
 from clank_lan.client.profiles import ClientProfile
-from clank_lan.client.rt_client import AppMessage, Connected, Disconnected, RtClient
+from clank_lan.client.rt_client import AppMessage, Connected, Disconnected, OtherFrame, RtClient
 from clank_lan.protocol import medius as m
 from clank_lan.protocol.medius import CodecContext, Reassembler, decode_app, encode_app
 from clank_lan.protocol.medius.enums import CallbackStatus, ChatMessageType, UniverseInfo
+from clank_lan.protocol.rt_ids import RT
+from clank_lan.protocol.rt_messages import ServerSystemMessage
 
 READ_SIZE = 65536
+#: Entries kept in ``LobbyClient.history`` (what the client sent, for diagnostics and tests).
+HISTORY = 256
+#: After an operator command's first answer line, how long to wait for more lines.
+ADMIN_QUIET = 0.2
 
 
 class ClientError(Exception):
     """The server refused something or did not answer; the text says what."""
 
 
+class LobbyClosed(ClientError):
+    """The server ended the lobby connection (a kick, a ban, a shutdown); the text says why."""
+
+
+@dataclass(frozen=True)
+class SystemMessage:
+    """An RT SERVER_SYSTEM_MESSAGE: what the server tells the player (a kick reason, an answer to
+    an operator command)."""
+
+    text: str
+
+
 @dataclass(frozen=True)
 class Ports:
-    muis: int = 10071
-    mas: int = 10075
-    mls: int = 10078
+    muis: int = ports.MUIS
+    mas: int = ports.MAS
+    mls: int = ports.MLS
 
 
 @dataclass(frozen=True)
@@ -69,25 +90,55 @@ class LoginInfo:
 
 
 class MediusLink:
-    """One RT connection carrying Medius messages, with request/response matching."""
+    """One RT connection carrying Medius messages, with request/response matching.
 
-    def __init__(self, stream: trio.SocketStream, rt: RtClient, ctx: CodecContext) -> None:
+    A reply is the answer to a request when it carries the request's message id AND is of the
+    response type the request expects: the server copies the sender's message id into chat
+    forwards, so the id alone can match another player's forwarded line.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        rt: RtClient,
+        ctx: CodecContext,
+        *,
+        name: str = "",
+        history: deque[tuple[str, str]] | None = None,
+    ) -> None:
         self.stream = stream
         self.rt = rt
         self.ctx = ctx
+        self.name = name or rt.link.service
+        self.history: deque[tuple[str, str]] = history if history is not None else deque(maxlen=HISTORY)
         self._ids = itertools.count(1)
-        self._waiters: dict[str, trio.MemorySendChannel] = {}
+        self._waiters: dict[str, tuple[tuple[type, ...], trio.MemorySendChannel]] = {}
         send, recv = trio.open_memory_channel[object](1000)
         self._unsolicited_send = send
         self.unsolicited: trio.MemoryReceiveChannel = recv
-        self.system_messages: list[str] = []
+        #: The latest system messages (at most HISTORY); ``system_total`` counts every one.
+        self.system_messages: deque[str] = deque(maxlen=HISTORY)
+        self.system_total = 0
+        self._system_arrived = trio.Event()
         self._connected = trio.Event()
+        self.ended = trio.Event()
         self._closed: str | None = None
+        self._closing = False  # we ended it ourselves
         self._reasm = Reassembler()
         self._send_lock = trio.StrictFIFOLock()
 
+    @property
+    def closed_reason(self) -> str | None:
+        """Why the connection ended (None while it is up)."""
+        return self._closed
+
+    @property
+    def closed_by_server(self) -> bool:
+        return self.ended.is_set() and not self._closing
+
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Read frames until the connection ends (run inside the client's nursery)."""
+        self.history.append((self.name, "connect"))
         self.rt.start()
         await self._flush()
         task_status.started()
@@ -104,8 +155,11 @@ class MediusLink:
         finally:
             self._closed = self._closed or "connection closed"
             self._connected.set()
-            for w in list(self._waiters.values()):
+            self.ended.set()
+            self._system_arrived.set()
+            for _types, w in list(self._waiters.values()):
                 w.close()
+            self._unsolicited_send.close()
 
     def _dispatch(self, ev: object) -> None:
         if isinstance(ev, Connected):
@@ -120,24 +174,28 @@ class MediusLink:
             msg = decode_app(payload, self.ctx)
             mid = getattr(msg, "message_id", None)
             waiter = self._waiters.get(mid) if mid else None
-            if waiter is not None:
+            if waiter is not None and isinstance(msg, waiter[0]):
                 try:
-                    waiter.send_nowait(msg)
+                    waiter[1].send_nowait(msg)
                 except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
                     pass
             else:
-                try:
-                    self._unsolicited_send.send_nowait(msg)
-                except trio.WouldBlock:
-                    pass
+                self._unsolicited(msg)
         elif isinstance(ev, Disconnected):
             self._closed = ev.reason
-        else:
-            frame = getattr(ev, "frame", None)
-            if frame is not None and frame.id == 0x1C:  # SERVER_SYSTEM_MESSAGE
-                from clank_lan.protocol.rt_messages import ServerSystemMessage
+        elif isinstance(ev, OtherFrame) and ev.frame.id == RT.SERVER_SYSTEM_MESSAGE:
+            text = ServerSystemMessage.decode(ev.frame.payload, self.rt.version).text
+            self.system_messages.append(text)
+            self.system_total += 1
+            self._unsolicited(SystemMessage(text))
+            self._system_arrived.set()
+            self._system_arrived = trio.Event()
 
-                self.system_messages.append(ServerSystemMessage.decode(frame.payload, self.rt.version).text)
+    def _unsolicited(self, msg: object) -> None:
+        try:
+            self._unsolicited_send.send_nowait(msg)
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            pass
 
     async def _flush(self) -> None:
         async with self._send_lock:
@@ -155,16 +213,26 @@ class MediusLink:
         return f"c{next(self._ids)}"
 
     async def send(self, msg: m.MediusMessage) -> None:
+        self.history.append((self.name, type(msg).__name__))
         self.rt.send_app(encode_app(msg, self.ctx))
         await self._flush()
 
-    async def request(self, msg: m.MediusMessage, *, many: bool = False, timeout: float = 10.0, until=None):
-        """Send ``msg`` with a fresh message id; return the answer (or every item of a list,
-        up to the one with ``end_of_list``, or the first for which ``until`` is true)."""
+    async def request(
+        self,
+        msg: m.MediusMessage,
+        expect: type | tuple[type, ...],
+        *,
+        many: bool = False,
+        timeout: float = 10.0,
+        until: Callable[[object], bool] | None = None,
+    ):
+        """Send ``msg`` with a fresh message id; return the answer of type ``expect`` (or every
+        item of a list, up to the one with ``end_of_list``, or the first for which ``until`` is
+        true)."""
         mid = self.new_id()
         msg = msgspec.structs.replace(msg, message_id=mid)
         send, recv = trio.open_memory_channel[object](math.inf)
-        self._waiters[mid] = send
+        self._waiters[mid] = (expect if isinstance(expect, tuple) else (expect,), send)
         try:
             await self.send(msg)
             out = []
@@ -184,13 +252,55 @@ class MediusLink:
             raise ClientError(f"connection closed while waiting for the answer to {msg.name}: {self._closed}")
         return out if many else out[0]
 
+    async def system_messages_after(self, seen: int, timeout: float, quiet: float = ADMIN_QUIET) -> list[str]:
+        """The system messages after the first ``seen`` (of ``system_total``): waits up to
+        ``timeout`` for the first, then until none came for ``quiet`` seconds."""
+        with trio.move_on_after(timeout):
+            while self.system_total <= seen and not self.ended.is_set():
+                await self._system_arrived.wait()
+        while not self.ended.is_set():
+            count = self.system_total
+            with trio.move_on_after(quiet):
+                await self._system_arrived.wait()
+            if self.system_total == count:
+                break
+        new = min(self.system_total - seen, len(self.system_messages))
+        return list(self.system_messages)[len(self.system_messages) - new :]
+
     async def aclose(self) -> None:
-        try:
-            self.rt.disconnect()
-            await self._flush()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+        """End the connection as a console does: CLIENT_DISCONNECT, then close the socket."""
+        self._closing = True
+        if not self.ended.is_set():
+            self.history.append((self.name, "disconnect"))
+            try:
+                self.rt.disconnect()
+                await self._flush()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
         await self.stream.aclose()
+
+
+def _only_error(group: BaseExceptionGroup) -> BaseException | None:
+    """The one exception inside nested single-member groups, or None when there are several."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        if len(exc.exceptions) != 1:
+            return None
+        exc = exc.exceptions[0]
+    return exc
+
+
+async def _open_tcp(host: str, port: int) -> trio.abc.Stream:
+    """``trio.open_tcp_stream``, looked up at each call (the benchmarks wrap it to time connects)."""
+    return await trio.open_tcp_stream(host, port)
+
+
+def _closed_text(link: MediusLink) -> str:
+    """Why the server ended ``link``, with the last things it said."""
+    said = list(link.system_messages)[-3:]
+    return f"the server closed the lobby connection ({link.closed_reason})" + (
+        f"; it said: {' / '.join(said)}" if said else ""
+    )
 
 
 def _last_of_list(reply) -> bool:
@@ -222,19 +332,32 @@ class LobbyClient:
     mls: MediusLink | None = None
     login_info: LoginInfo | None = None
     username: str = ""
+    #: Opens a TCP stream to (host, port); a test or a benchmark may record or redirect them.
+    connect: Callable[[str, int], Awaitable[trio.abc.Stream]] = _open_tcp
+    #: (connection, what) in order: "connect", each Medius message sent, "disconnect".
+    history: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    _opened: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
     @asynccontextmanager
     async def open(
         cls, host: str, profile: ClientProfile, ports: Ports | None = None, *, encrypt: bool = True
     ) -> AsyncIterator[LobbyClient]:
-        async with trio.open_nursery() as nursery:
-            client = cls(host, profile, ports or Ports(), encrypt, nursery)
-            try:
-                yield client
-            finally:
-                await client.close()
-                nursery.cancel_scope.cancel()
+        """A client whose connections live as long as the block; an error in the block (or in a
+        connection's task) comes out as itself, not wrapped in an exception group."""
+        try:
+            async with trio.open_nursery() as nursery:
+                client = cls(host, profile, ports or Ports(), encrypt, nursery)
+                try:
+                    yield client
+                finally:
+                    await client.close()
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            leaf = _only_error(group)
+            if leaf is None:
+                raise
+            raise leaf from None
 
     @property
     def ctx(self) -> CodecContext:
@@ -244,7 +367,7 @@ class LobbyClient:
         self, service: str, port: int, *, world_id: int = 0, session_key=None, access_token=None, host=None
     ) -> MediusLink:
         assert self.nursery is not None
-        stream = await trio.open_tcp_stream(host or self.host, port)
+        stream = await self.connect(host or self.host, port)
         rt = RtClient(
             service=service,
             peer=(host or self.host, port),
@@ -252,11 +375,12 @@ class LobbyClient:
             app_id=self.profile.app_id,
             world_id=world_id,
             encrypt=self.encrypt,
+            key_exchange=self.encrypt,  # --clear means no key exchange at all, as tools do
             client_key=self.profile.client_key,
             session_key=session_key,
             access_token=access_token,
         )
-        link = MediusLink(stream, rt, self.ctx)
+        link = MediusLink(stream, rt, self.ctx, name=f"{service}#{next(self._opened)}", history=self.history)
         await self.nursery.start(link.run)
         await link.connected()
         self.nursery.start_soon(self._echo_loop, link)
@@ -264,9 +388,9 @@ class LobbyClient:
 
     async def _echo_loop(self, link: MediusLink) -> None:
         """Keepalive echoes, as a console sends them (about one a second)."""
-        while link._closed is None:
+        while not link.ended.is_set():
             await trio.sleep(1.0)
-            if link._closed is None:
+            if not link.ended.is_set():
                 try:
                     link.rt.echo()
                     await link._flush()
@@ -288,6 +412,12 @@ class LobbyClient:
             )
             replies = await link.request(
                 m.GetUniverseInformationRequest(info_type=wanted, character_encoding=1, language=1),
+                (
+                    m.UniverseVariableInformationResponse,
+                    m.UniverseStatusListResponse,
+                    m.UniverseNewsResponse,
+                    m.UniverseSvoURLResponse,
+                ),
                 many=True,
                 until=lambda r: isinstance(r, m.UniverseVariableInformationResponse) and r.end_of_list,
             )
@@ -300,7 +430,11 @@ class LobbyClient:
 
     # MAS -----------------------------------------------------------------------------------
     async def login(self, username: str, password: str, *, register: bool = False) -> LoginInfo:
-        """The whole console login: [MUIS], MAS session + login, then the MLS connection."""
+        """The whole console login: [MUIS], MAS session + login, then the MLS connection.
+
+        The MAS session is what the consoles send (UYA PAL login capture, b41): SessionBegin,
+        SetLocalizationParams, DnasSignaturePost, AccountLogin; the policy is asked on the MLS
+        (``policy()``), never on the MAS before the login."""
         mas_host, mas_port = self.host, self.ports.mas
         if self.profile.uses_muis:
             dns, port = await self.universe()
@@ -308,13 +442,16 @@ class LobbyClient:
         link = await self._link("MAS", mas_port, host=mas_host)
         try:
             if self.profile.v109:
-                begin = await link.request(m.ExtendedSessionBeginRequest(connection_class=1))
+                begin = await link.request(
+                    m.ExtendedSessionBeginRequest(connection_class=1), m.SessionBeginResponse
+                )
             else:
-                begin = await link.request(m.SessionBeginRequest(connection_class=1))
+                begin = await link.request(m.SessionBeginRequest(connection_class=1), m.SessionBeginResponse)
             _check(begin, "SessionBegin")
             session_key = begin.session_key
             await link.request(
-                m.SetLocalizationParamsRequest(session_key=session_key, character_encoding=1, language=1)
+                m.SetLocalizationParamsRequest(session_key=session_key, character_encoding=1, language=1),
+                (m.SetLocalizationParamsResponse, m.SetLocalizationParamsStatusResponse1),
             )
             await link.send(
                 m.DnasSignaturePost(
@@ -324,13 +461,12 @@ class LobbyClient:
                     dnas_signature=bytes(range(16)) + bytes(16),
                 )
             )
-            policy = await link.request(m.GetPolicyRequest(session_key=session_key), many=True)
-            self.policy = "".join(p.text for p in policy)
             if register:
                 reg = await link.request(
                     m.AccountRegistrationRequest(
                         session_key=session_key, account_type=1, account_name=username, password=password
-                    )
+                    ),
+                    m.AccountRegistrationResponse,
                 )
                 _check(
                     reg,
@@ -338,7 +474,8 @@ class LobbyClient:
                     (CallbackStatus.SUCCESS, CallbackStatus.ACCOUNT_ALREADY_EXISTS),
                 )
             reply = await link.request(
-                m.AccountLoginRequest(session_key=session_key, username=username, password=password)
+                m.AccountLoginRequest(session_key=session_key, username=username, password=password),
+                m.AccountLoginResponse,
             )
             _check(reply, "AccountLogin")
         finally:
@@ -374,25 +511,33 @@ class LobbyClient:
     def session_key(self) -> str:
         return self.login_info.session_key if self.login_info else ""
 
+    async def policy(self) -> str:
+        """The usage policy, asked on the MLS as the consoles do (b41)."""
+        items = await self._mls().request(
+            m.GetPolicyRequest(session_key=self.session_key), m.GetPolicyResponse, many=True
+        )
+        return "".join(p.text for p in items)
+
     async def channels(self) -> list:
         link = self._mls()
-        if self.profile.v109:
-            items = await link.request(m.ChannelListExtraInfoRequest(page_id=1, page_size=64), many=True)
-        else:
-            items = await link.request(m.ChannelListExtraInfo0Request(page_id=1, page_size=64), many=True)
+        cls = m.ChannelListExtraInfoRequest if self.profile.v109 else m.ChannelListExtraInfo0Request
+        items = await link.request(cls(page_id=1, page_size=64), m.ChannelListExtraInfoResponse, many=True)
         return [i for i in items if i.status == CallbackStatus.SUCCESS]
 
     async def join_channel(self, world_id: int, password: str = "") -> None:
+        """Join a lobby channel as a console does: after the answer, CLIENT_DISCONNECT on the old
+        MLS connection, then a new MLS connection to where the answer points."""
         link = self._mls()
         reply = await link.request(
             m.JoinChannelRequest(
                 session_key=self.session_key, world_id=world_id, lobby_channel_password=password
-            )
+            ),
+            m.JoinChannelResponse,
         )
         _check(reply, "JoinChannel")
-        # the console reconnects to the MLS for the new channel, as the answer tells it to
         info = reply.connect_info
-        old = self.mls
+        self.mls = None
+        await link.aclose()
         self.mls = await self._link(
             "MLS",
             info.address_list.addresses[0].port,
@@ -401,12 +546,12 @@ class LobbyClient:
             session_key=info.session_key,
             access_token=info.access_key,
         )
-        if old is not None:
-            await old.aclose()
 
     async def players_in_channel(self, world_id: int = 0) -> list[str]:
         items = await self._mls().request(
-            m.LobbyWorldPlayerListRequest(session_key=self.session_key, world_id=world_id), many=True
+            m.LobbyWorldPlayerListRequest(session_key=self.session_key, world_id=world_id),
+            m.LobbyWorldPlayerListResponse,
+            many=True,
         )
         return [i.account_name for i in items if i.status == CallbackStatus.SUCCESS]
 
@@ -426,12 +571,26 @@ class LobbyClient:
 
     async def next_chat(self, timeout: float = 5.0):
         """The next chat line forwarded to us (ChatFwdMessage or GenericChatFwdMessage)."""
+        while True:
+            msg = await self.next_event(timeout)
+            if not isinstance(msg, SystemMessage):
+                return msg
+
+    async def next_event(self, timeout: float = 5.0):
+        """The next chat line or system message; ``LobbyClosed`` (saying why, with what the
+        server said last) when the server ends the connection, e.g. an operator's kick."""
         link = self._mls()
         with trio.fail_after(timeout):
             async for msg in link.unsolicited:
-                if isinstance(msg, m.ChatFwdMessage | m.GenericChatFwdMessage):
+                if isinstance(msg, m.ChatFwdMessage | m.GenericChatFwdMessage | SystemMessage):
                     return msg
-        raise ClientError("connection closed")
+        raise LobbyClosed(_closed_text(link))
+
+    async def wait_closed(self) -> str:
+        """Wait until the server ends the MLS connection; what happened, in words."""
+        link = self._mls()
+        await link.ended.wait()
+        return _closed_text(link)
 
     async def create_game(
         self, name: str, *, max_players: int = 8, password: str = "", level: int = 0, host_type: int = 4
@@ -459,16 +618,20 @@ class LobbyClient:
                 game_password=password,
                 game_host_type=host_type,
             )
-        reply = await link.request(req)
+        reply = await link.request(req, m.CreateGameResponse)
         _check(reply, "CreateGame")
         return reply.world_id
 
     async def games(self) -> list:
         link = self._mls()
         if self.profile.v109:
-            items = await link.request(m.GameListExtraInfoRequest(page_id=1, page_size=64), many=True)
+            items = await link.request(
+                m.GameListExtraInfoRequest(page_id=1, page_size=64), m.GameListExtraInfoResponse, many=True
+            )
         else:
-            items = await link.request(m.GameListExtraInfo0Request(page_id=1, page_size=64), many=True)
+            items = await link.request(
+                m.GameListExtraInfo0Request(page_id=1, page_size=64), m.GameListExtraInfoResponse0, many=True
+            )
         return [i for i in items if i.status == CallbackStatus.SUCCESS]
 
     async def find_game(self, name: str) -> int:
@@ -485,7 +648,8 @@ class LobbyClient:
                 join_type=0,
                 game_password=password,
                 game_host_type=4,
-            )
+            ),
+            m.JoinGameResponse,
         )
         _check(reply, "JoinGame")
         ci = reply.connect_info
@@ -503,10 +667,8 @@ class LobbyClient:
             access_key=ci.access_key,
         )
 
-    def dme_params(self, join: JoinInfo):
+    def dme_params(self, join: JoinInfo) -> DmeParams:
         """What the DME client needs to connect to the game ``join`` describes."""
-        from clank_lan.client.dme_client import DmeParams
-
         return DmeParams(
             host=join.dme_ip,
             tcp_port=join.dme_port,
@@ -547,18 +709,23 @@ class LobbyClient:
     async def add_buddy(self, account_id: int) -> None:
         _check(
             await self._mls().request(
-                m.AddToBuddyListRequest(session_key=self.session_key, account_id=account_id)
+                m.AddToBuddyListRequest(session_key=self.session_key, account_id=account_id),
+                m.AddToBuddyListResponse,
             ),
             "AddToBuddyList",
         )
 
     async def buddies(self) -> list[str]:
-        items = await self._mls().request(m.GetBuddyListRequest(session_key=self.session_key), many=True)
+        items = await self._mls().request(
+            m.GetBuddyListRequest(session_key=self.session_key), m.GetBuddyListResponse, many=True
+        )
         return [i.account_name for i in items if i.status == CallbackStatus.SUCCESS]
 
     async def account_id_of(self, name: str) -> int:
         items = await self._mls().request(
-            m.FindPlayerRequest(session_key=self.session_key, search_type=1, player_name=name), many=True
+            m.FindPlayerRequest(session_key=self.session_key, search_type=1, player_name=name),
+            m.FindPlayerResponse,
+            many=True,
         )
         hit = next((i for i in items if i.status == CallbackStatus.SUCCESS), None)
         if hit is None:
@@ -567,13 +734,16 @@ class LobbyClient:
 
     async def create_clan(self, name: str) -> int:
         reply = await self._mls().request(
-            m.CreateClanRequest(session_key=self.session_key, app_id=self.profile.app_id, clan_name=name)
+            m.CreateClanRequest(session_key=self.session_key, app_id=self.profile.app_id, clan_name=name),
+            m.CreateClanResponse,
         )
         _check(reply, "CreateClan")
         return reply.clan_id
 
     async def clan_by_id(self, clan_id: int):
-        reply = await self._mls().request(m.GetClanByIDRequest(session_key=self.session_key, clan_id=clan_id))
+        reply = await self._mls().request(
+            m.GetClanByIDRequest(session_key=self.session_key, clan_id=clan_id), m.GetClanByIDResponse
+        )
         _check(reply, "GetClanByID")
         return reply
 
@@ -582,14 +752,17 @@ class LobbyClient:
             await self._mls().request(
                 m.InvitePlayerToClanRequest(
                     session_key=self.session_key, player_account_id=account_id, text=text
-                )
+                ),
+                m.InvitePlayerToClanResponse,
             ),
             "InvitePlayerToClan",
         )
 
     async def clan_invitations(self) -> list:
         items = await self._mls().request(
-            m.CheckMyClanInvitationsRequest(session_key=self.session_key, start=0, page_size=10), many=True
+            m.CheckMyClanInvitationsRequest(session_key=self.session_key, start=0, page_size=10),
+            m.CheckMyClanInvitationsResponse,
+            many=True,
         )
         return [i for i in items if i.status == CallbackStatus.SUCCESS]
 
@@ -597,50 +770,58 @@ class LobbyClient:
         reply = await self._mls().request(
             m.RespondToClanInvitationRequest(
                 session_key=self.session_key, clan_invitation_id=invitation_id, response=1 if accept else 2
-            )
+            ),
+            m.RespondToClanInvitationResponse,
         )
         _check(reply, "RespondToClanInvitation")
 
     async def clan_members(self, clan_id: int) -> list[str]:
-        items = await self._mls().request(m.GetClanMemberListExtraInfoRequest(clan_id=clan_id), many=True)
+        items = await self._mls().request(
+            m.GetClanMemberListExtraInfoRequest(clan_id=clan_id),
+            m.GetClanMemberListExtraInfoResponse,
+            many=True,
+        )
         return [i.account_name for i in items if i.status == CallbackStatus.SUCCESS]
 
     async def set_stats(self, stats: bytes) -> None:
         _check(
-            await self._mls().request(m.AccountUpdateStatsRequest(session_key=self.session_key, stats=stats)),
+            await self._mls().request(
+                m.AccountUpdateStatsRequest(session_key=self.session_key, stats=stats),
+                m.AccountUpdateStatsResponse,
+            ),
             "AccountUpdateStats",
         )
 
     async def player_stats(self, account_id: int) -> bytes:
         reply = await self._mls().request(
-            m.PlayerInfoRequest(session_key=self.session_key, account_id=account_id)
+            m.PlayerInfoRequest(session_key=self.session_key, account_id=account_id), m.PlayerInfoResponse
         )
         _check(reply, "PlayerInfo")
         return bytes(reply.stats)
 
     async def set_wide_stats(self, values: list[int]) -> None:
         _check(
-            await self._mls().request(m.UpdateLadderStatsWideRequest(ladder_type=0, stats=tuple(values))),
+            await self._mls().request(
+                m.UpdateLadderStatsWideRequest(ladder_type=0, stats=tuple(values)),
+                m.UpdateLadderStatsWideResponse,
+            ),
             "UpdateLadderStatsWide",
         )
 
     async def wide_stats(self, account_id: int) -> tuple[int, ...]:
         reply = await self._mls().request(
-            m.GetLadderStatsWideRequest(account_id_or_clan_id=account_id, ladder_type=0)
+            m.GetLadderStatsWideRequest(account_id_or_clan_id=account_id, ladder_type=0),
+            m.GetLadderStatsWideResponse,
         )
         _check(reply, "GetLadderStatsWide")
         return tuple(reply.stats)
 
-    async def admin(self, command: str, prefix: str = "!") -> list[str]:
+    async def admin(self, command: str, prefix: str = "!", timeout: float = 3.0) -> list[str]:
         """Run an operator command through lobby chat; returns the system messages it produced."""
         link = self._mls()
-        before = len(link.system_messages)
+        before = link.system_total
         await self.chat(prefix + command)
-        with trio.move_on_after(3):
-            while len(link.system_messages) == before:
-                await trio.sleep(0.02)
-            await trio.sleep(0.1)
-        return link.system_messages[before:]
+        return await link.system_messages_after(before, timeout)
 
     async def close(self) -> None:
         if self.mls is not None:

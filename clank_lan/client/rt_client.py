@@ -1,24 +1,23 @@
-"""Client side of an RT connection (sans-IO), behaving as a PS2 of a chosen title does.
+"""Client side of a lobby RT connection (sans-IO), behaving as a PS2 of a chosen title does.
 
-``RtClient`` plays the console's half of the handshakes in ``servers.lobby_conn`` (and, for the
-DME, the TCP half of the aux-UDP connect): 1.08 without HELLO or 1.09+ with HELLO, encrypted with
-a known client key pair (the server encrypts CRYPTKEY_PEER to our modulus) or entirely clear.
-Events come out of ``feed``; the trio layer only moves bytes.
+The handshake is ``rt.endpoint``'s (role client): 1.08 without HELLO or 1.09+ with HELLO,
+encrypted with a known client key pair (the server encrypts CRYPTKEY_PEER to our modulus) or
+entirely clear. What stays here is the events the lobby client and the replay consume; the trio
+layer only moves bytes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from clank_lan.logs import FrameLogger
 from clank_lan.protocol import rt_messages as rtm
 from clank_lan.protocol.crypto import keys
-from clank_lan.protocol.crypto.hashing import Ctx
 from clank_lan.protocol.crypto.ps2_rsa import RsaKey
-from clank_lan.protocol.crypto.session import Frame, FrameCipher, Suite
-from clank_lan.protocol.errors import ProtocolError
+from clank_lan.protocol.crypto.session import Frame
 from clank_lan.protocol.rt_ids import RT
-from clank_lan.servers.rt_link import RtLink
+from clank_lan.rt.endpoint import AppFrame, Established, FrameIn, PeerClosed, Role, RtEndpoint, Variant
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,9 @@ class RtClient:
         session_key: str | None = None,
         access_token: str | None = None,
         aux_udp: bool = False,
+        key_exchange: bool = True,
         log_frames: bool = False,
+        on_frame: Callable[[Frame], None] | None = None,
     ) -> None:
         self.version = version
         self.app_id = app_id
@@ -70,91 +71,62 @@ class RtClient:
         self.access_token = access_token
         self.aux_udp = aux_udp
         self.client_key = client_key or keys.all_keys()["client_dl_ps2_ntsc"]
-        cipher = FrameCipher(Suite.PS2, rsa_local=self.client_key)
-        cipher.rsa_peer = server_key or keys.global_mas_key()
-        self.link = RtLink(
+        self.rt = RtEndpoint(
+            Role.CLIENT,
+            Variant.DME if aux_udp else Variant.LOBBY,
             service=service,
             peer=peer,
-            cipher=cipher,
+            rsa_local=self.client_key,
+            rsa_peer=server_key or keys.global_mas_key(),
+            version=version,
+            encrypt=encrypt,
+            key_exchange=key_exchange,
             frame_log=FrameLogger(service if log_frames else "client"),
-            recv_dir="recv",
-            send_dir="send",
         )
-        self.outbox = self.link.outbox
-        self.connected = False
-        self.accept: rtm.ServerConnectAcceptTcp | None = None
-        self.game_key: bytes | None = None
-        self.peer_keys: list[bytes] = []
+        self.rt.connect_fields = dict(
+            world_id=world_id,
+            app_id=app_id,
+            key=bytes(64),
+            session_key=session_key,
+            access_token=access_token,
+        )
+        self.rt.on_frame = on_frame
+        self.link = self.rt.link
+        self.outbox = self.rt.outbox
+
+    @property
+    def connected(self) -> bool:
+        return self.rt.ready
+
+    @property
+    def accept(self) -> rtm.ServerConnectAcceptTcp | None:
+        return self.rt.accept_msg
+
+    @property
+    def game_key(self) -> bytes | None:
+        return self.rt.keys.game_key
+
+    @property
+    def peer_keys(self) -> list[bytes]:
+        return self.rt.keys.peer_keys
 
     def start(self) -> None:
-        """Queue the opening frames (HELLO for 1.09+, then CRYPTKEY_PUBLIC or CONNECT_TCP)."""
-        if not rtm.is_v108(self.version):
-            hello = rtm.ClientHello(params=(2, self.version, self.version - 1, 1, 1))
-            self.link.send(RT.CLIENT_HELLO, hello.encode(self.version), None)
-            return  # PUBLIC follows SERVER_HELLO
-        self._send_public()
-
-    def _send_public(self) -> None:
-        modulus = self.client_key.modulus_le
-        if self.encrypt:
-            self.link.send(RT.CLIENT_CRYPTKEY_PUBLIC, modulus, Ctx.RSA_AUTH)
-        else:
-            self.link.send(RT.CLIENT_CRYPTKEY_PUBLIC, modulus, None)
-
-    def _send_connect(self) -> None:
-        cls = rtm.ClientConnectTcpAuxUdp if self.aux_udp else rtm.ClientConnectTcp
-        msg = cls(
-            world_id=self.world_id,
-            app_id=self.app_id,
-            key=bytes(64),
-            session_key=self.session_key,
-            access_token=self.access_token,
-        )
-        self.link.send(msg.RT_ID, msg.encode(self.version))
+        """Queue the opening frames (HELLO for 1.09+, then CRYPTKEY_PUBLIC, or CONNECT_TCP when
+        ``key_exchange`` is off, as tools that talk clear do)."""
+        self.rt.start()
 
     def feed(self, data: bytes) -> list[object]:
         events: list[object] = []
-        for f in self.link.frames_from(data):
-            events.extend(self._on_frame(f))
+        for ev in self.rt.receive(data):
+            if isinstance(ev, Established):
+                events.append(Connected(ev.accept))
+            elif isinstance(ev, AppFrame):
+                events.append(AppMessage(ev.frame.payload))
+            elif isinstance(ev, PeerClosed):
+                events.append(Disconnected(ev.reason))
+            elif isinstance(ev, FrameIn):
+                events.append(OtherFrame(ev.frame))
         return events
-
-    def _on_frame(self, f: Frame) -> list[object]:
-        rid = f.id
-        if rid == RT.SERVER_HELLO:
-            self._send_public()
-        elif rid == RT.SERVER_CRYPTKEY_PEER:
-            if self.accept is None and not self.peer_keys:
-                self.link.cipher.set_key(Ctx.RC_CLIENT_SESSION, f.payload)
-                self.link.send_ctx = Ctx.RC_CLIENT_SESSION if self.encrypt else None
-                self._send_connect()
-            self.peer_keys.append(f.payload)
-        elif rid == RT.SERVER_CONNECT_REQUIRE:
-            self.link.send(
-                RT.CLIENT_CONNECT_READY_REQUIRE, rtm.ClientConnectReadyRequire().encode(self.version)
-            )
-        elif rid == RT.SERVER_CRYPTKEY_GAME:
-            self.game_key = f.payload
-            self.link.cipher.set_key(Ctx.RC_SERVER_SESSION, f.payload)
-        elif rid == RT.SERVER_CONNECT_ACCEPT_TCP:
-            self.accept = rtm.ServerConnectAcceptTcp.decode(f.payload, self.version)
-            if not rtm.is_v108(self.version):
-                ready = rtm.ClientConnectReadyTcp(start_opt=0x0E, recv_flag=5 if self.aux_udp else 1)
-                self.link.send(RT.CLIENT_CONNECT_READY_TCP, ready.encode(self.version))
-        elif rid == RT.SERVER_CONNECT_COMPLETE:
-            if self.accept is None:
-                raise ProtocolError("CONNECT_COMPLETE before CONNECT_ACCEPT_TCP")
-            self.connected = True
-            return [Connected(self.accept)]
-        elif rid == RT.SERVER_ECHO:
-            self.link.send(RT.SERVER_ECHO, f.payload)
-        elif rid == RT.SERVER_APP:
-            return [AppMessage(f.payload)]
-        elif rid == RT.SERVER_FORCED_DISCONNECT:
-            reason = rtm.ServerForcedDisconnect.decode(f.payload, self.version).reason
-            return [Disconnected(f"server forced disconnect (reason {reason})")]
-        else:
-            return [OtherFrame(f)]
-        return []
 
     # sending ---------------------------------------------------------------------------------
     def send_app(self, payload: bytes) -> None:
@@ -164,4 +136,9 @@ class RtClient:
         self.link.send(RT.CLIENT_ECHO, b"\xa5")
 
     def disconnect(self) -> None:
-        self.link.send(RT.CLIENT_DISCONNECT_WITH_REASON, b"\x01")
+        """Say goodbye as the title does: 1.08 (UYA) sends CLIENT_DISCONNECT, empty and in clear
+        (uya-pal-login, last frame); 1.09+ sends DISCONNECT_WITH_REASON 1 (b41)."""
+        if self.rt.v108:
+            self.link.send(RT.CLIENT_DISCONNECT, b"", None)
+        else:
+            self.link.send(RT.CLIENT_DISCONNECT_WITH_REASON, b"\x01")

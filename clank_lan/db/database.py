@@ -20,12 +20,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from clank_lan.db.accounts import Accounts
+from clank_lan.db.audit import AuditTrail
 from clank_lan.db.bans import Bans
+from clank_lan.db.challenges import ClanChallenges
 from clank_lan.db.clans import Clans
 from clank_lan.db.errors import DbFileError
 from clank_lan.db.social import Buddies, Ignores
 from clank_lan.db.store import Store
 from clank_lan.db.texts import Announcements, Policies
+from clank_lan.db.tournament import TournamentDb
 
 
 class Database:
@@ -33,11 +36,14 @@ class Database:
 
     accounts: Accounts
     clans: Clans
+    challenges: ClanChallenges
     buddies: Buddies
     ignores: Ignores
     bans: Bans
     announcements: Announcements
     policies: Policies
+    audit: AuditTrail
+    tournaments: TournamentDb
 
     def __init__(
         self,
@@ -49,11 +55,14 @@ class Database:
         self._store = store
         self.accounts = Accounts(store, clock, rng)
         self.clans = Clans(store, self.accounts, clock)
+        self.challenges = ClanChallenges(store, clock)
         self.buddies = Buddies(store, self.accounts, clock)
         self.ignores = Ignores(store, self.accounts, clock)
         self.bans = Bans(store, self.accounts, clock)
         self.announcements = Announcements(store, clock)
         self.policies = Policies(store)
+        self.audit = AuditTrail(store, clock)
+        self.tournaments = TournamentDb(store)
 
     @classmethod
     def open(
@@ -83,11 +92,14 @@ class Database:
             for table in (
                 db.accounts,
                 db.clans,
+                db.challenges,
                 db.buddies,
                 db.ignores,
                 db.bans,
                 db.announcements,
                 db.policies,
+                db.audit,
+                db.tournaments,
             ):
                 table.load(conn)
         except (sqlite3.Error, struct.error, ValueError, TypeError, LookupError) as e:

@@ -8,13 +8,21 @@ loop. The game sends passwords of at most 31 characters in plaintext over the LA
 hash protects the data file at rest, it is not the main line of defence.
 
 The encoded form names the algorithm and iteration count, so raising the cost later keeps old
-hashes verifiable. Pure functions: the salt is passed in.
+hashes verifiable. Pure functions: the salt is passed in. The event loop must not spend a
+millisecond per login hashing, so ``make_off_loop`` / ``verify_off_loop`` / ``off_loop`` run the
+hash in a trio worker thread, at most ``HASH_THREADS`` at once (more threads than cores only queue
+inside the kernel, and a login storm must not start hundreds of threads).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+import trio
 
 from clank_lan.db.errors import InvalidValue
 
@@ -22,6 +30,10 @@ ALGORITHM = "pbkdf2_sha256"
 ITERATIONS = 4000
 SALT_SIZE = 16
 DIGEST_SIZE = 32
+HASH_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+T = TypeVar("T")
+_LIMITER: trio.lowlevel.RunVar[trio.CapacityLimiter] = trio.lowlevel.RunVar("clank_lan.password_threads")
 
 
 class PasswordHash:
@@ -63,3 +75,30 @@ def _raw(password: str | bytes) -> bytes:
     if isinstance(password, bytes | bytearray):
         return bytes(password)
     raise InvalidValue("a password must be str or bytes")
+
+
+def _limiter() -> trio.CapacityLimiter:
+    """One limiter per trio run (a RunVar: tests run many loops in one process)."""
+    try:
+        return _LIMITER.get()
+    except LookupError:
+        limiter = trio.CapacityLimiter(HASH_THREADS)
+        _LIMITER.set(limiter)
+        return limiter
+
+
+async def off_loop(fn: Callable[..., T], *args: object) -> T:
+    """``fn(*args)`` in a password-hashing worker thread. For callables that hash and touch no
+    SQLite, e.g. ``Accounts.verify_password`` when its fast cache misses. Not cancellable once
+    started (the hash is short; abandoning it would only leave the thread running)."""
+    return await trio.to_thread.run_sync(fn, *args, limiter=_limiter())
+
+
+async def make_off_loop(password: str | bytes, salt: bytes, iterations: int = ITERATIONS) -> PasswordHash:
+    """``PasswordHash.make`` in a worker thread: a new account's hash, computed before it is stored."""
+    return await off_loop(PasswordHash.make, password, salt, iterations)
+
+
+async def verify_off_loop(hashed: PasswordHash, password: str | bytes) -> bool:
+    """``hashed.verify(password)`` in a worker thread."""
+    return await off_loop(hashed.verify, password)

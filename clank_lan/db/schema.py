@@ -16,6 +16,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
+from clank_lan.db.tournament_schema import TOURNAMENT_DDL
+
 Migration = str | Callable[[sqlite3.Connection], None]
 
 _V1 = """
@@ -111,8 +113,38 @@ CREATE TABLE policies (
 ) WITHOUT ROWID;
 """
 
+#: Version 2: the operator audit trail (clank_lan.db.audit). ``ref`` links an entry to what it
+#: made ("ban:12"), which is how the Bans view knows who banned.
+_V2 = """
+CREATE TABLE audit (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts          REAL    NOT NULL,
+    actor       TEXT    NOT NULL,
+    origin      TEXT    NOT NULL,
+    action      TEXT    NOT NULL,
+    target      TEXT    NOT NULL,
+    detail      TEXT    NOT NULL,
+    ref         TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_ref ON audit (ref) WHERE ref != '';
+"""
+
+#: Version 4: clan team challenges (clank_lan.db.challenges); ``status`` is MediusClanChallengeStatus.
+_V4_CHALLENGES = """
+CREATE TABLE clan_challenges (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    challenger_clan_id  INTEGER NOT NULL,
+    against_clan_id     INTEGER NOT NULL,
+    status              INTEGER NOT NULL,
+    text                TEXT    NOT NULL,
+    created             REAL    NOT NULL,
+    response            TEXT    NOT NULL DEFAULT '',
+    responded           REAL
+);
+"""
+
 #: The ordered upgrade steps; the schema version of a file is how many of them it has run.
-MIGRATIONS: tuple[Migration, ...] = (_V1,)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, TOURNAMENT_DDL, _V4_CHALLENGES)
 
 
 class SchemaTooNew(Exception):

@@ -25,6 +25,7 @@ from clank_lan.protocol.crypto.ps2_rsa import RsaKey
 from clank_lan.protocol.crypto.session import Frame, FrameCipher
 from clank_lan.protocol.framing import RawFrame
 from clank_lan.protocol.rt_ids import RT
+from clank_lan.rt.keys import KeySchedule, context_for
 
 #: Keys of one repeated byte. Test and community servers hand these out (the UYA PAL login
 #: capture's server sent 64 x 0x42): they are always tried on a PEER whose client key pair is
@@ -55,6 +56,8 @@ class Keyring:
         self.c2s = FrameCipher(rsa_local=server_key)
         self.c2s.rsa_peer = server_key
         self.s2c = FrameCipher()
+        self._c2s_keys = KeySchedule(self.c2s)
+        self._s2c_keys = KeySchedule(self.s2c)
         self.client_modulus: int | None = None
         self.learned: list[bytes] = []  # session keys from PEER/GAME frames, in order
         self.extra = extra
@@ -153,16 +156,10 @@ class Keyring:
             pair = known_keys.key_for_modulus(self.client_modulus)
             self.s2c.rsa_peer = pair or RsaKey(n=self.client_modulus)
             self.s2c.rsa_local = pair if pair is not None and pair.d is not None else None
-        elif direction != RECV and len(payload) == ps2_rc4.KEY_LEN:
-            if plain.id == RT.SERVER_CRYPTKEY_PEER:
-                # The first PEER is RSA-encrypted; Sony's DME sends a second one under ctx 3 and
-                # from then on uses it as the ctx-3 key (verified on b41).
-                self._session_key(payload, Ctx.RC_CLIENT_SESSION)
-            elif plain.id == RT.SERVER_CRYPTKEY_GAME:
-                self._session_key(payload, Ctx.RC_SERVER_SESSION)
-
-    def _session_key(self, key: bytes, ctx: int) -> None:
-        if key not in self.learned:
-            self.learned.append(key)
-        self.c2s.set_key(ctx, key)
-        self.s2c.set_key(ctx, key)
+        elif direction != RECV and len(payload) == ps2_rc4.KEY_LEN and context_for(plain.id) is not None:
+            # The endpoints' key schedule, applied to both directions (a second PEER, Sony's DME
+            # world key, replaces context 3; the replaced key stays among the learned ones).
+            if payload not in self.learned:
+                self.learned.append(payload)
+            self._c2s_keys.install(plain.id, payload)
+            self._s2c_keys.install(plain.id, payload)

@@ -1,4 +1,4 @@
-"""The DME game relay: worlds and slots, both RT handshakes, TCP + one UDP port, relaying.
+"""The DME game relay: worlds and slots, TCP + one UDP port, relaying (handshakes: ``rt.endpoint``).
 
 Public API: ``DmeManager`` (the sans-IO engine and the lobby-facing calls), ``DmeEvents`` (the
 lobby's callbacks), ``serve_dme`` (the trio shell), ``WorldInfo``/``PlayerInfo`` and ``DmeError``.

@@ -9,11 +9,13 @@ The lobby (MLS, in the same process) calls ``create_world``, ``reserve_slot`` (o
 the player index and the access key the console must present), ``release_slot``, ``end_world`` and
 ``world_info``, and learns what happened through the callbacks it registers:
 
-* ``on_player_connected(world_id, index, session_key)``: the console finished the DME handshake.
-* ``on_player_left(world_id, index, session_key, reason)``: a slot went away on the DME's side
+* ``on_player_connected(world_id, index, session_key, now)``: the console finished the DME handshake.
+* ``on_player_left(world_id, index, session_key, reason, now)``: a slot went away on the DME's side
   (disconnect, timeout, handshake failure, a reservation nobody used within the client timeout).
-* ``on_world_removed(world_id, reason)``: the world went away on its own (nobody connected, or it
-  stayed empty, for ``dme_empty_world`` seconds; or an ended world's last player left).
+* ``on_world_removed(world_id, reason, now)``: the world went away on its own (nobody connected, or
+  it stayed empty, for ``dme_empty_world`` seconds; or an ended world's last player left).
+
+``now`` is the DME's clock when it happened, so the lobby's deadlines need no clock of their own.
 
 What the lobby itself asked for synchronously (``release_slot``, ``end_world(brutal=True)``, or
 ``end_world`` of an empty world) is not reported back. Callbacks run after the DME's own state
@@ -40,7 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from clank_lan.config import TimeoutSettings
+from clank_lan import limit_hits as lh
+from clank_lan.config import LimitSettings, TimeoutSettings
 from clank_lan.dme import wire
 from clank_lan.dme.conn import DmeConnection, Phase
 from clank_lan.dme.world import (
@@ -57,11 +60,14 @@ from clank_lan.protocol.crypto import keys as known_keys
 from clank_lan.protocol.crypto import ps2_rc4
 from clank_lan.protocol.crypto.hashing import Ctx, hash_ctx, is_null_hash, ps2_hash
 from clank_lan.protocol.crypto.ps2_rsa import RsaKey
-from clank_lan.protocol.crypto.session import CryptoError, FrameCipher
+from clank_lan.protocol.crypto.session import CryptoError
 from clank_lan.protocol.errors import ProtocolError
-from clank_lan.protocol.framing import RawFrame, encode_frame, split_datagram
+from clank_lan.protocol.framing import RawFrame, split_datagram
 from clank_lan.protocol.rt_ids import RT
 from clank_lan.protocol.rt_messages import DisconnectReason, RecvFlag
+from clank_lan.ratelimit import KeyedLimiter, TokenBucket
+from clank_lan.rt import link as rt_link
+from clank_lan.rt.link import FrameCache
 
 log = logging.getLogger("clank_lan.dme")
 
@@ -71,19 +77,19 @@ Addr = tuple[str, int]
 HOUSEKEEPING_INTERVAL = 0.25
 #: Datagrams waiting for the UDP sender before new ones are dropped.
 UDP_OUT_LIMIT = 16384
-#: At most this many "dropped datagram" lines per window, then one summary line.
-DROP_LOG_BURST = 5
-DROP_LOG_WINDOW = 10.0
-#: Encrypted server frames with payloads up to this size are cached per key (echo answers).
-_CACHED_PAYLOAD = 2
-_FRAME_CACHE_SIZE = 4096
+#: Datagrams per second (bursts of twice that) one source that is not a bound player may send
+#: before the rest is dropped unread: a console sends its CONNECT_AUX_UDP two or three times.
+STRANGER_RATE = 10.0
+#: Datagrams per second from all sources no player waits for together; a source whose address
+#: is a joining player's is exempt, so a flood from elsewhere cannot crowd out its connect.
+STRANGERS_TOTAL_RATE = 200.0
 ACCESS_KEY_BYTES = 12  # base64: 16 characters, fits the 17-byte field with its NUL
 
 _BROADCAST = int(RecvFlag.BROADCAST)
 _SINGLE = int(RecvFlag.SINGLE)
 _LIST = int(RecvFlag.LIST)
 #: Phases in which a player's aux-UDP connect is expected (or repeated).
-_UDP_PHASES = (Phase.TCP_READY, Phase.COMPLETE)
+_UDP_PHASES = (Phase.TCP_READY, Phase.READY)
 #: Keys tried at most on a CONNECT_AUX_UDP whose checksum was not the predicted one.
 UDP_CONNECT_TRIES = 64
 _AUX_UDP_SIZES = {rtm.ClientConnectAuxUdp.SIZE_108: rtm.V108, rtm.ClientConnectAuxUdp.SIZE_109: rtm.V109}
@@ -97,9 +103,9 @@ def _noop(*_args: Any) -> None:
 class DmeEvents:
     """The lobby's callbacks (any object with these attributes will do)."""
 
-    on_player_connected: Callable[[int, int, str], None] = _noop
-    on_player_left: Callable[[int, int, str, str], None] = _noop
-    on_world_removed: Callable[[int, str], None] = _noop
+    on_player_connected: Callable[[int, int, str, float], None] = _noop
+    on_player_left: Callable[[int, int, str, str, float], None] = _noop
+    on_world_removed: Callable[[int, str, float], None] = _noop
 
 
 @dataclass
@@ -117,28 +123,8 @@ class DmeStats:
     dropped_no_udp: int = 0  # UDP relay to a player without a bound endpoint
     udp_connects_indexed: int = 0  # encrypted CONNECT_AUX_UDP found by checksum or known endpoint
     udp_connects_searched: int = 0  # ... found by trying keys
-
-
-class _DropLog:
-    """Rate-limited warnings about dropped datagrams (a flood must not flood the log)."""
-
-    def __init__(self) -> None:
-        self.window_end = -math.inf
-        self.logged = 0
-        self.suppressed = 0
-
-    def __call__(self, now: float, msg: str, *args: Any) -> None:
-        if now >= self.window_end:
-            if self.suppressed:
-                log.warning("DME UDP: %d more dropped datagrams were not logged", self.suppressed)
-            self.window_end = now + DROP_LOG_WINDOW
-            self.logged = 0
-            self.suppressed = 0
-        if self.logged < DROP_LOG_BURST:
-            self.logged += 1
-            log.warning(msg, *args)
-        else:
-            self.suppressed += 1
+    dropped_stranger_rate: int = 0  # from sources that are no bound player, over their rate
+    dropped_relay_rate: int = 0  # relay frames over a player's ``relay_frames_per_second``
 
 
 class DmeManager:
@@ -156,6 +142,8 @@ class DmeManager:
         rsa_key: RsaKey | None = None,
         default_agg_ms: int = 20,
         max_worlds: int = 4096,
+        limits: LimitSettings | None = None,
+        hits: lh.LimitHits | None = None,
     ) -> None:
         self.advertised_ip = advertised_ip
         self.tcp_port = tcp_port
@@ -186,9 +174,21 @@ class DmeManager:
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
         self._dispatching = False
         self._next_housekeeping = clock() + HOUSEKEEPING_INTERVAL
-        self._drop_log = _DropLog()
-        self._frame_cache: dict[tuple[bytes | None, int, int, bytes], bytes] = {}
+        self.limits = limits or LimitSettings()
+        #: Every per-address line about a misbehaving peer, rate-limited; and the hit counters.
+        self.refusals = lh.Refusals(log, self.limits.log_limiter(), hits)
+        self._strangers: KeyedLimiter[Addr] = KeyedLimiter(
+            STRANGER_RATE, 2 * STRANGER_RATE, self.limits.tracked_peers
+        )
+        self._strangers_total = TokenBucket(STRANGERS_TOTAL_RATE, STRANGERS_TOTAL_RATE, clock())
+        self._next_log_flush = clock() + self.limits.log_interval
+        #: Short encrypted server frames (echo answers), shared by every connection.
+        self.frame_cache = FrameCache()
         self._udp_expect: dict[bytes, DmeConnection] = {}
+        #: Players that announced aux UDP, by (TCP peer IP, index): how a CONNECT_AUX_UDP is matched.
+        self._udp_wait: dict[tuple[str, int], list[DmeConnection]] = {}
+        #: How many of those players each IP address has: datagrams from there are expected.
+        self._udp_wait_ips: dict[str, int] = {}
 
     # === lobby API ==============================================================================
     def create_world(self, app_id: int, max_players: int, version: int, encrypted: bool | None = None) -> int:
@@ -294,7 +294,7 @@ class DmeManager:
             conn = slot.conn
             state = "reserved"
             if conn is not None:
-                state = "connected" if conn.phase is Phase.COMPLETE else "connecting"
+                state = "connected" if conn.phase is Phase.READY else "connecting"
             players.append(
                 PlayerInfo(
                     index=index,
@@ -328,9 +328,9 @@ class DmeManager:
         return len(self._conns)
 
     # === shell API ==============================================================================
-    def tcp_protocol(self, peer: Addr, local: Addr) -> DmeConnection:
+    def tcp_protocol(self, peer: Addr, local: Addr, now: float) -> DmeConnection:
         """A protocol object for a new TCP connection (``servers.tcp.ProtocolFactory``)."""
-        conn = DmeConnection(self, peer, local, self.clock())
+        conn = DmeConnection(self, peer, local, now)
         self._conns.add(conn)
         return conn
 
@@ -380,22 +380,6 @@ class DmeManager:
             self._armed = deadline
             self._wakeup()
 
-    def encrypt_cached(self, cipher: FrameCipher, rt_id: int, payload: bytes, ctx: int | None) -> bytes:
-        """A server frame's wire bytes. Short frames under an RC key repeat byte for byte (echo
-        answers: the keystream depends only on key and hash), so they are built once per key."""
-        if ctx is None:
-            return encode_frame(rt_id, payload)
-        if len(payload) > _CACHED_PAYLOAD or ctx == Ctx.RSA_AUTH:
-            return cipher.encrypt(rt_id, payload, ctx)
-        k = (cipher.rc_keys.get(ctx), ctx, rt_id, payload)
-        frame = self._frame_cache.get(k)
-        if frame is None:
-            frame = cipher.encrypt(rt_id, payload, ctx)
-            if len(self._frame_cache) >= _FRAME_CACHE_SIZE:
-                self._frame_cache.clear()
-            self._frame_cache[k] = frame
-        return frame
-
     def send_datagram(self, data: bytes, addr: Addr) -> None:
         if len(self._udp_out) >= UDP_OUT_LIMIT:
             self.stats.dropped_queue_full += 1
@@ -413,7 +397,14 @@ class DmeManager:
             return f"unknown access key {token!r} (world {req.world_id})"
         world = slot.world
         if req.world_id != world.world_id:
-            return f"world id {req.world_id} does not match the access key's world {world.world_id}"
+            # The access key is the authority (unguessable); some clients number worlds from 0.
+            log.warning(
+                "DME: %s:%d connects naming world %d with an access key of world %d; going on",
+                conn.peer[0],
+                conn.peer[1],
+                req.world_id,
+                world.world_id,
+            )
         if world.closing:
             return f"world {world.world_id} is closing"
         if slot.conn is not None:
@@ -484,10 +475,20 @@ class DmeManager:
         )
         self._emit("on_player_connected", world.world_id, conn.index, slot.session_key)
 
-    def relay(self, src: DmeConnection, raw: RawFrame, udp: bool, now: float) -> None:
-        """Deliver an app frame as APP_SINGLE stamped with the sender's index (see ``dme.wire``)."""
+    def relay(self, src: DmeConnection, raw: RawFrame, udp: bool, now: float, log_it: bool = True) -> None:
+        """Deliver an app frame as APP_SINGLE stamped with the sender's index (see ``dme.wire``).
+
+        With frame logging on, what went out is logged (``log_it``: the UDP sample, see
+        ``DmeConnection.sample_udp_log``) as one record per frame, under the sender's address with
+        the receivers' indexes in ``to=``."""
         world = src.world
         if world is None:
+            return
+        if not src.relay_bucket.allow(now):
+            self.stats.dropped_relay_rate += 1
+            rate = self.limits.relay_frames_per_second
+            text = "%s: over %g relay frames a second; dropped"
+            self.refusals(lh.RELAY_RATE, src.peer[0], now, text, src.label, rate)
             return
         self.stats.relayed_in += 1
         rid = raw.id
@@ -504,38 +505,100 @@ class DmeManager:
                 flag, targets = _LIST, [by_index[i] for i in indexes if i in by_index]
         except ProtocolError as exc:
             self.stats.dropped_bad += 1
-            log.info("%s: bad app frame dropped: %s", src.label, exc.reason)
+            self.refusals(None, src.peer[0], now, "%s: bad app frame dropped: %s", src.label, exc.reason)
             return
-        frame = wire.relay_frame(src.index, body, raw.hash)
-        n = 0
+        h = raw.hash
+        frame = wire.relay_frame(src.index, body, h)
+        other: bytes | None = None  # the frame for receivers that talk the other way (mixed world)
+        mixed = world.mixed
+        if mixed:
+            other = self._translate(world, src, body, h)
+        sent: list[DmeConnection] = []  # receivers of ``frame``
+        translated: list[DmeConnection] = []  # receivers of ``other``
         if udp:
             for t in targets:
                 if (t is src and rid == wire.BROADCAST) or not t.recv_flags & flag:
                     continue
+                out, to = frame, sent
+                if mixed and t.encrypted is not src.encrypted:
+                    if other is None:
+                        self.stats.dropped_bad += 1
+                        continue
+                    out, to = other, translated
                 if t.udp_addr is None:
                     self.stats.dropped_no_udp += 1
-                elif t.queue_udp(frame, now):
-                    n += 1
+                elif t.queue_udp(out, now):
+                    to.append(t)
                 else:
                     self.stats.dropped_queue_full += 1
-            self.stats.delivered_udp += n
+            self.stats.delivered_udp += len(sent) + len(translated)
         else:
             for t in targets:
                 if (t is src and rid == wire.BROADCAST) or not t.recv_flags & flag:
                     continue
-                t.queue_tcp(frame, now)
-                n += 1
-            self.stats.delivered_tcp += n
+                out, to = frame, sent
+                if mixed and t.encrypted is not src.encrypted:
+                    if other is None:
+                        self.stats.dropped_bad += 1
+                        continue
+                    out, to = other, translated
+                t.queue_tcp(out, now)
+                to.append(t)
+            self.stats.delivered_tcp += len(sent) + len(translated)
+        if log_it and src.link.frame_log.enabled():
+            # one record per frame sent out, naming its receivers (not one per receiver: a world
+            # of eight would write the log seven times over)
+            for out, to in ((frame, sent), (other, translated)):
+                if to and out is not None:
+                    receivers = ",".join(str(t.index) for t in to)
+                    src.link.log_unopened(wire.relay_raw(out), "send", "relayed", udp, f"to={receivers}")
+
+    def _translate(self, world: World, src: DmeConnection, body: bytes, h: bytes | None) -> bytes | None:
+        """A relayed frame for receivers that talk the other way than the sender (a mixed world).
+
+        A clear receiver has no keys: it gets the body decrypted with the key the sender used (the
+        world key) and no flag. An encrypted receiver gets a clear sender's body sealed under the
+        world key, as an encrypted console would have sent it. None if the body does not open."""
+        if src.encrypted:
+            if not h or is_null_hash(h):
+                return wire.relay_frame(src.index, body, None)
+            own = src.link.cipher.rc_keys.get(hash_ctx(h))
+            plain = wire.open_body([own, *src.candidate_keys()] if own else src.candidate_keys(), body, h)
+            if plain is None:
+                self.refusals(
+                    None,
+                    src.peer[0],
+                    self.clock(),
+                    "%s: relayed frame does not open; not passed to clear players",
+                    src.label,
+                    level=logging.WARNING,
+                )
+                return None
+            return wire.relay_frame(src.index, plain, None)
+        if h and not is_null_hash(h):  # a clear client that encrypts anyway: it has the keys
+            return wire.relay_frame(src.index, body, h)
+        h2, sealed = wire.seal_body(world.peer_key, body)
+        return wire.relay_frame(src.index, sealed, h2)
 
     def detach(self, conn: DmeConnection, reason: str) -> None:
         """The connection is going: free its slot, tell the others, and the lobby unless it asked."""
         conn.flush_at = None
         conn.tcp_q = []
         conn.udp_q = []
+        self._scerts.discard(conn.scert_id)  # free for the next player (65,535 in all)
         if conn.udp_addr is not None and self._by_udp.get(conn.udp_addr) is conn:
             del self._by_udp[conn.udp_addr]
         if conn.udp_connect_hash is not None and self._udp_expect.get(conn.udp_connect_hash) is conn:
             del self._udp_expect[conn.udp_connect_hash]
+        waiting = self._udp_wait.get((conn.peer[0], conn.index))
+        if waiting is not None and conn in waiting:
+            waiting.remove(conn)
+            if not waiting:
+                del self._udp_wait[(conn.peer[0], conn.index)]
+            ip = conn.peer[0]
+            self._udp_wait_ips[ip] -= 1
+            if not self._udp_wait_ips[ip]:
+                del self._udp_wait_ips[ip]
         slot = conn.slot
         if slot is None:
             return
@@ -589,7 +652,8 @@ class DmeManager:
 
     # === internals ==============================================================================
     def _emit(self, name: str, *args: Any) -> None:
-        self._pending.append((name, args))
+        """Queue a lobby callback; its last argument is the time it happened."""
+        self._pending.append((name, (*args, self.clock())))
 
     def _world(self, world_id: int) -> World:
         world = self._worlds.get(world_id)
@@ -651,12 +715,22 @@ class DmeManager:
 
     def _housekeeping(self, now: float) -> None:
         t = self.timeouts
+        if now >= self._next_log_flush:
+            self._next_log_flush = now + self.limits.log_interval
+            self.refusals.flush(now, logging.WARNING)
+            self._strangers.forget_idle(now)  # sources that went quiet (memory stays flat)
         for conn in list(self._conns):
             if conn.phase is Phase.CLOSED:
                 continue
-            if conn.phase is not Phase.COMPLETE:
+            due = conn.link.frame_deadline()
+            if due is not None and now >= due:
+                why = f"a frame did not arrive whole within {rt_link.FRAME_DEADLINE:g} s"
+                self.refusals(lh.UNFINISHED_FRAME, conn.peer[0], now, "%s: dropped: %s", conn.label, why)
+                conn.close(why, DisconnectReason.TIMEOUT)
+            elif conn.phase is not Phase.READY:
                 if now - conn.created > t.handshake:
-                    log.warning("%s: handshake not completed in %g s, disconnected", conn.label, t.handshake)
+                    why = f"handshake not completed in {t.handshake:g} s"
+                    self.refusals(lh.HANDSHAKE_TIMEOUT, conn.peer[0], now, "%s: dropped: %s", conn.label, why)
                     conn.close("handshake not completed in time")
             elif now - conn.last_rx > t.dme_client:
                 log.warning("%s: nothing heard for %g s, disconnected", conn.label, t.dme_client)
@@ -679,13 +753,36 @@ class DmeManager:
                 self._remove_world(world, f"{why} for {t.dme_empty_world:g} s", report=True)
 
     # --- UDP ------------------------------------------------------------------------------------
+    def _drop(self, limit: str | None, addr: Addr, now: float, text: str, *args: object) -> None:
+        """A datagram turned away: a warning about its source, a bounded number per address."""
+        self.refusals(limit, addr[0], now, text, *args, level=logging.WARNING)
+
+    def _admit_stranger(self, addr: Addr, now: float) -> bool:
+        """May a datagram from a source that is no bound player be read at all? Only its connect
+        can matter, so each such source gets a small rate, and all of them together one more,
+        except addresses where a player is about to connect from: a flood from elsewhere must not
+        crowd out their connects. Checked before anything is parsed or decrypted."""
+        if not self._strangers.allow(addr, now):
+            limit = lh.UDP_SOURCE_RATE
+        elif addr[0] in self._udp_wait_ips or self._strangers_total.allow(now):
+            return True
+        else:
+            limit = lh.UDP_UNKNOWN_SOURCE
+        self.stats.dropped_stranger_rate += 1
+        self._drop(limit, addr, now, "DME UDP: %s:%d is no player and sends too much; dropped", *addr)
+        return False
+
     def _on_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         conn = self._by_udp.get(addr)
+        if conn is None and not self._admit_stranger(addr, now):
+            return
         try:
             frames = split_datagram(data, wire.MAX_FRAME_PAYLOAD)
         except ProtocolError as exc:
             self.stats.dropped_bad += 1
-            self._drop_log(
+            self._drop(
+                None,
+                addr,
                 now,
                 "DME UDP: dropped %d bytes from %s:%d: %s; %s",
                 len(data),
@@ -701,7 +798,9 @@ class DmeManager:
                     self._udp_connect(raw, addr, now)
                 else:
                     self.stats.dropped_unknown_endpoint += 1
-                    self._drop_log(
+                    self._drop(
+                        lh.UDP_UNKNOWN_SOURCE,
+                        addr,
                         now,
                         "DME UDP: dropped %s from %s:%d, not a connected player's endpoint",
                         raw.name,
@@ -715,19 +814,20 @@ class DmeManager:
             if conn.phase is Phase.CLOSED:
                 return
             if rid in wire.APP_IDS:
-                if conn.phase is Phase.COMPLETE:
-                    self.relay(conn, raw, True, now)
+                sample = conn.link.frame_log.enabled() and conn.sample_udp_log(raw, now)
+                if conn.phase is Phase.READY:
+                    self.relay(conn, raw, True, now, sample)
             elif rid == RT.CLIENT_CONNECT_AUX_UDP:
                 self._udp_connect(raw, addr, now)
             elif rid == RT.CLIENT_ECHO and conn.reflectable(raw):
                 conn.send_udp_now(raw.encode())
             else:
                 try:
-                    frame = conn.decrypt(raw)
+                    frame = conn.open_udp(raw)
                 except CryptoError as exc:
                     self.stats.dropped_bad += 1
-                    self._drop_log(
-                        now, "DME UDP: dropped %s from %s:%d: %s", raw.name, addr[0], addr[1], exc.reason
+                    self._drop(
+                        None, addr, now, "DME UDP: dropped %s from %s:%d: %s", raw.name, *addr, exc.reason
                     )
                     continue
                 conn.on_udp_frame(frame, now)
@@ -750,6 +850,10 @@ class DmeManager:
         )
         conn.udp_connect_hash = ps2_hash(msg.encode(conn.version), Ctx.RC_CLIENT_SESSION)
         self._udp_expect[conn.udp_connect_hash] = conn
+        waiting = self._udp_wait.setdefault((conn.peer[0], conn.index), [])
+        if conn not in waiting:
+            waiting.append(conn)
+            self._udp_wait_ips[conn.peer[0]] = self._udp_wait_ips.get(conn.peer[0], 0) + 1
 
     def _open_udp_connect(self, raw: RawFrame, addr: Addr) -> tuple[bytes, bytes] | None:
         """(plaintext, key) of an encrypted CONNECT_AUX_UDP, or None if no waiting key opens it."""
@@ -775,6 +879,29 @@ class DmeManager:
                 return plain, k
         return None
 
+    def _udp_player(
+        self, msg: rtm.ClientConnectAuxUdp, addr: Addr, version: int, key: bytes | None
+    ) -> DmeConnection | None:
+        """The player a CONNECT_AUX_UDP is for: the one waiting for UDP from that IP with that
+        index (and, on 1.09+, that scert id; encrypted, one that has the key it opened with); the
+        world id it names only breaks a tie. A console whose UDP comes from another address than
+        its TCP is found by the world id instead."""
+        waiting = self._udp_wait.get((addr[0], msg.player_id), ())
+        fits = [
+            c
+            for c in waiting
+            if (rtm.is_v108(version) or msg.scert_id == c.scert_id & 0xFFFF)
+            and (key is None or c.owns_key(key))
+        ]
+        if len(fits) > 1:
+            fits = [c for c in fits if c.world is not None and c.world.world_id == msg.world_id] or fits
+        if fits:
+            return fits[0]
+        world = self._worlds.get(msg.world_id)
+        slot = world.slots.get(msg.player_id) if world is not None else None
+        conn = slot.conn if slot is not None else None
+        return conn if conn is not None and conn.phase in _UDP_PHASES else None
+
     def _udp_connect(self, raw: RawFrame, addr: Addr, now: float) -> None:
         """CONNECT_AUX_UDP: find the player it names, check it, bind ``addr``, answer (each copy)."""
         h = raw.hash
@@ -783,7 +910,9 @@ class DmeManager:
             opened = self._open_udp_connect(raw, addr)
             if opened is None:
                 self.stats.dropped_bad += 1
-                self._drop_log(
+                self._drop(
+                    None,
+                    addr,
                     now,
                     "DME UDP: CONNECT_AUX_UDP from %s:%d opens with no waiting player's key",
                     addr[0],
@@ -796,17 +925,16 @@ class DmeManager:
         version = _AUX_UDP_SIZES.get(len(plain))
         if version is None:
             self.stats.dropped_bad += 1
-            self._drop_log(
-                now, "DME UDP: CONNECT_AUX_UDP of %d bytes from %s:%d", len(plain), addr[0], addr[1]
-            )
+            self._drop(None, addr, now, "DME UDP: CONNECT_AUX_UDP of %d bytes from %s:%d", len(plain), *addr)
             return
         msg = rtm.ClientConnectAuxUdp.decode(plain, version)
-        world = self._worlds.get(msg.world_id)
-        slot = world.slots.get(msg.player_id) if world is not None else None
-        conn = slot.conn if slot is not None else None
+        conn = self._udp_player(msg, addr, version, key)
         problem = None
-        if conn is None or conn.phase not in _UDP_PHASES:
-            problem = f"names world {msg.world_id} #{msg.player_id}, which is not waiting for it"
+        if conn is None:
+            problem = (
+                f"names world {msg.world_id} #{msg.player_id}, and no player waits for UDP "
+                f"from {addr[0]} with index {msg.player_id}"
+            )
         elif rtm.is_v108(conn.version) != rtm.is_v108(version):
             problem = f"has the v{version} layout, the player talks v{conn.version}"
         elif key is not None and not conn.owns_key(key):
@@ -817,15 +945,15 @@ class DmeManager:
             problem = f"carries scert id {msg.scert_id}, expected {conn.scert_id}"
         if problem is not None:
             self.stats.dropped_bad += 1
-            self._drop_log(
-                now, "DME UDP: CONNECT_AUX_UDP from %s:%d dropped: it %s", addr[0], addr[1], problem
-            )
+            self._drop(None, addr, now, "DME UDP: CONNECT_AUX_UDP from %s:%d dropped: it %s", *addr, problem)
             return
         assert conn is not None
         if conn.udp_addr is not None and conn.udp_addr != addr:
-            if conn.phase is Phase.COMPLETE:
+            if conn.phase is Phase.READY:
                 self.stats.dropped_bad += 1
-                self._drop_log(
+                self._drop(
+                    None,
+                    addr,
                     now,
                     "DME UDP: %s is bound to %s:%d; connect from %s:%d ignored",
                     conn.label,
@@ -839,10 +967,17 @@ class DmeManager:
         other = self._by_udp.get(addr)
         if other is not None and other is not conn:
             self.stats.dropped_bad += 1
-            self._drop_log(now, "DME UDP: %s:%d already belongs to %s", addr[0], addr[1], other.label)
+            self._drop(None, addr, now, "DME UDP: %s:%d already belongs to %s", *addr, other.label)
             return
         if conn.udp_addr != addr:
             log.info("%s: aux UDP bound to %s:%d", conn.label, addr[0], addr[1])
+            assert conn.world is not None
+            if msg.world_id != conn.world.world_id:
+                log.warning(
+                    "%s: its CONNECT_AUX_UDP names world %d; matched by address and index",
+                    conn.label,
+                    msg.world_id,
+                )
         conn.udp_addr = addr
         self._by_udp[addr] = conn
         conn.last_rx = now

@@ -12,9 +12,11 @@ import logging
 import os
 import socket
 import time
+from functools import partial
 
 import trio
 
+from clank_lan.config import LimitSettings
 from clank_lan.dme.conn import DmeConnection
 from clank_lan.dme.manager import DmeManager
 from clank_lan.servers.tcp import serve_tcp
@@ -61,8 +63,8 @@ class _Clocked:
     def on_timer(self, now: float) -> None:
         return None
 
-    def connection_lost(self, reason: str) -> None:
-        self.conn.connection_lost(reason)
+    def connection_lost(self, reason: str, now: float) -> None:
+        self.conn.connection_lost(reason, self.dme.clock())
 
 
 async def serve_dme(
@@ -70,9 +72,11 @@ async def serve_dme(
     tcp_listener: trio.SocketListener,
     udp_socket: trio.socket.SocketType,
     *,
+    limits: LimitSettings | None = None,
     task_status=trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the DME on an open TCP listener and a bound UDP socket until cancelled.
+    """Run the DME on an open TCP listener and a bound UDP socket until cancelled; ``limits``
+    bounds the TCP connections one address may open (``servers.tcp.Admission``).
 
     ``task_status.started`` receives ``(tcp_port, udp_port)`` as bound.
     """
@@ -91,10 +95,10 @@ async def serve_dme(
             nursery.start_soon(_udp_sender, dme, udp, udp_wake)
             nursery.start_soon(_udp_receiver, dme, udp)
             tcp_port = await nursery.start(
-                serve_tcp,
+                partial(serve_tcp, limits=limits),
                 "DME",
                 tcp_listener,
-                lambda peer, local: _Clocked(dme, dme.tcp_protocol(peer, local)),
+                lambda peer, local, now: _Clocked(dme, dme.tcp_protocol(peer, local, dme.clock())),
             )
             udp_port = udp_socket.getsockname()[1]
             log.info("DME: TCP port %d, UDP port %d", tcp_port, udp_port)

@@ -37,22 +37,19 @@ from clank_lan.protocol.crypto.session import CryptoError, FrameCipher
 from clank_lan.protocol.errors import ProtocolError
 from clank_lan.protocol.framing import FLAG, UDP_MAX_DATAGRAM, RawFrame, encode_frame
 from clank_lan.protocol.rt_ids import RT
+from clank_lan.rt.endpoint import DME_APP_IDS
 
 BROADCAST = int(RT.CLIENT_APP_BROADCAST)
 SINGLE = int(RT.CLIENT_APP_SINGLE)
 LIST = int(RT.CLIENT_APP_LIST)
-#: The app ids the DME relays without looking inside.
-APP_IDS = frozenset((BROADCAST, SINGLE, LIST))
+#: The app ids the DME relays without looking inside (one set, the endpoint's).
+APP_IDS = DME_APP_IDS
 
 #: Largest datagram the DME sends (Sony's MaxUdpPacketSize).
 MAX_DATAGRAM = UDP_MAX_DATAGRAM
 #: Largest frame payload accepted from a DME client (Horizon's DME decoder limit).
 MAX_FRAME_PAYLOAD = 2048
 
-#: Sony's DME CONNECT_REQUIRE: ``06 48 02 48 02`` (password flag 6, TCP and UDP max 584).
-CONNECT_REQUIRE = rtm.ServerConnectRequire(
-    req_server_password=6, max_packet_size=MAX_DATAGRAM, max_udp_packet_size=MAX_DATAGRAM
-)
 #: SERVER_STARTUP_INFO_NOTIFY.gameHostType: client/server with aux UDP (4 seen from Sony).
 GAME_HOST_CLIENT_SERVER_AUX_UDP = 4
 #: The DME version strings Sony's servers sent after CONNECT_COMPLETE (UYA, Deadlocked).
@@ -88,6 +85,15 @@ def relay_frame(source: int, body: bytes, h: bytes | None) -> bytes:
     if h:
         return _FLAGGED_HEAD.pack(SINGLE | FLAG, len(body) + 2) + h + _INDEX.pack(source) + body
     return _CLEAR_HEAD.pack(SINGLE, len(body) + 2, source) + body
+
+
+def relay_raw(frame: bytes) -> RawFrame:
+    """A frame made by ``relay_frame`` as a ``RawFrame`` (for the frame log), without parsing."""
+    if frame[0] & FLAG and len(frame) > _FLAGGED_HEAD.size:
+        return RawFrame(
+            SINGLE, frame[_FLAGGED_HEAD.size + 4 :], frame[_FLAGGED_HEAD.size : _FLAGGED_HEAD.size + 4]
+        )
+    return RawFrame(SINGLE, frame[_FLAGGED_HEAD.size :], b"" if frame[0] & FLAG else None)
 
 
 def single_target(payload: bytes) -> tuple[int, bytes]:
@@ -132,6 +138,23 @@ def seal_app(cipher: FrameCipher, rt_id: int, head: bytes, body: bytes, mode: st
         raise ProtocolError("no context-3 key to encrypt an app frame with")
     h, ct = ps2_rc4.encrypt(key, body, Ctx.RC_CLIENT_SESSION)
     return encode_frame(rt_id, head + ct, h)
+
+
+def open_body(keys: list[bytes], body: bytes, h: bytes) -> bytes | None:
+    """Plaintext of an app frame's body under the first of ``keys`` that verifies, else None."""
+    for key in keys:
+        plain = ps2_rc4.decrypt(key, body, h)
+        if plain is not None:
+            return plain
+    return None
+
+
+def seal_body(key: bytes, body: bytes) -> tuple[bytes | None, bytes]:
+    """(hash, ciphertext) of an app frame's body under the world key (context 3); an empty body
+    stays clear (no hash, as ``relay_frame`` writes it)."""
+    if not body:
+        return None, body
+    return ps2_rc4.encrypt(key, body, Ctx.RC_CLIENT_SESSION)
 
 
 def open_app(cipher: FrameCipher, raw: RawFrame) -> tuple[bytes, bytes, bool]:

@@ -62,6 +62,8 @@ class World:
     closing: bool = False  # end_world(brutal=False): no new players, removed once empty
     host_left: bool = False
     removed: bool = False
+    #: Members that encrypt and members that talk clear play together: relays are translated.
+    mixed: bool = False
 
     def free_index(self) -> int | None:
         for i in range(self.max_players):
@@ -86,14 +88,19 @@ class World:
 
     def add_member(self, conn: DmeConnection) -> None:
         self.by_index[conn.index] = conn
-        self.members = sorted(self.by_index.values(), key=lambda c: c.index)
+        self._members_changed()
 
     def remove_member(self, conn: DmeConnection) -> bool:
         if self.by_index.get(conn.index) is not conn:
             return False
         del self.by_index[conn.index]
-        self.members = sorted(self.by_index.values(), key=lambda c: c.index)
+        self._members_changed()
         return True
+
+    def _members_changed(self) -> None:
+        self.members = sorted(self.by_index.values(), key=lambda c: c.index)
+        clear = sum(1 for c in self.members if not c.encrypted)
+        self.mixed = 0 < clear < len(self.members)
 
 
 class PlayerInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import struct
 from dataclasses import dataclass
 
 from dnslib import QTYPE, RCODE, RR, A, DNSHeader, DNSQuestion, DNSRecord
+from dnslib.buffer import BufferError as DnsBufferError
+from dnslib.dns import DNSError
+from dnslib.label import DNSLabelError
 
-from clank_lan.dns.settings import DnsSettings
+from clank_lan.dns.settings import MAX_LABEL, DnsSettings
 from clank_lan.titles import all_hostnames, is_dnas_hostname, normalize_hostname, title_for_hostname
 
 HEADER_SIZE = 12
+#: RFC 1035 3.1: a name is at most 255 bytes on the wire (length bytes and the root included).
+MAX_NAME_WIRE = 255
+#: What dnslib raises on input it cannot parse or a message it cannot encode.
+_DNSLIB_ERRORS = (DNSError, DNSLabelError, DnsBufferError, struct.error, ValueError, IndexError, UnicodeError)
 _CLASS_IN = 1
 _ANY = 255
 _QR = 0x80  # in header byte 2
@@ -32,6 +40,8 @@ class Reply:
     qtype: str
     title: str | None
     answer: str  # for the log/event: the address given, "NODATA", "NXDOMAIN", "FORMERR", "NOTIMP"
+    #: Why the query was refused (FORMERR, NOTIMP): the server logs it, rate-limited per client.
+    problem: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,20 +99,50 @@ def _reply(query: DNSRecord, rcode: int, questions: list[DNSQuestion]) -> DNSRec
     return DNSRecord(header, questions=list(questions))
 
 
+def bare_reply(query: bytes, rcode: int) -> bytes:
+    """A header-only reply (no question echoed) to a query whose question cannot be echoed."""
+    flags = 0x8000 | (query[2] & 0x79) << 8 | 0x80 | rcode  # QR, opcode and RD copied, RA, rcode
+    return query[:2] + flags.to_bytes(2, "big") + bytes(8)
+
+
+def name_problem(labels: tuple[bytes, ...]) -> str | None:
+    """Why a parsed name breaks RFC 1035's limits (dnslib parses such names but cannot encode them)."""
+    for label in labels:
+        if len(label) > MAX_LABEL:
+            return f"a {len(label)}-byte label (at most {MAX_LABEL})"
+    wire = sum(1 + len(label) for label in labels) + 1
+    if wire > MAX_NAME_WIRE:
+        return f"a {wire}-byte name (at most {MAX_NAME_WIRE})"
+    return None
+
+
 def answer(query: bytes, advertised_ip: str, settings: DnsSettings) -> Decision:
-    """Decide what to do with one DNS message received from a client."""
+    """Decide what to do with one DNS message received from a client. Never raises."""
     if len(query) < HEADER_SIZE:
         return Drop(f"short packet ({len(query)} bytes)")
     if query[2] & _QR:
         return Drop("a response, not a query")
     try:
         record = DNSRecord.parse(query)
-    except Exception as err:  # dnslib raises several types on garbage; all mean "malformed"
-        return Drop(f"malformed: {err}")
+    except _DNSLIB_ERRORS as err:
+        return Drop(f"malformed: {str(err)[:120]}")
+    for q in record.questions:
+        problem = name_problem(q.qname.label)
+        if problem is not None:
+            return Reply(bare_reply(query, RCODE.FORMERR), "", "", None, "FORMERR", problem)
+    try:
+        return _decide(record, advertised_ip, settings)
+    except _DNSLIB_ERRORS as err:  # a field dnslib parsed but cannot encode again
+        return Reply(bare_reply(query, RCODE.FORMERR), "", "", None, "FORMERR", f"unencodable: {err}"[:160])
+
+
+def _decide(record: DNSRecord, advertised_ip: str, settings: DnsSettings) -> Decision:
     if record.header.opcode != 0:
-        return Reply(bytes(_reply(record, RCODE.NOTIMP, record.questions).pack()), "", "", None, "NOTIMP")
+        data = bytes(_reply(record, RCODE.NOTIMP, record.questions).pack())
+        return Reply(data, "", "", None, "NOTIMP", f"opcode {record.header.opcode}")
     if len(record.questions) != 1:
-        return Reply(bytes(_reply(record, RCODE.FORMERR, record.questions).pack()), "", "", None, "FORMERR")
+        data = bytes(_reply(record, RCODE.FORMERR, record.questions).pack())
+        return Reply(data, "", "", None, "FORMERR", f"{len(record.questions)} questions")
     question = record.q
     name = normalize_hostname(str(question.qname))
     qtype = QTYPE[question.qtype]
@@ -128,10 +168,10 @@ def failure_reply(query: bytes, mode: str) -> bytes | None:
         return None
     try:
         record = DNSRecord.parse(query)
-    except Exception:
+        rcode = RCODE.NXDOMAIN if mode == "nxdomain" else RCODE.SERVFAIL
+        return bytes(_reply(record, rcode, record.questions).pack())
+    except _DNSLIB_ERRORS:
         return None
-    rcode = RCODE.NXDOMAIN if mode == "nxdomain" else RCODE.SERVFAIL
-    return bytes(_reply(record, rcode, record.questions).pack())
 
 
 def question_end(message: bytes) -> int | None:

@@ -12,52 +12,15 @@ import ipaddress
 import socket
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import trio
 
 from clank_lan.dns.redirect import is_reply_to
+from clank_lan.dns.settings import DNS_PORT, Upstream, parse_upstream
 
-DNS_PORT = 53
 MAX_MESSAGE = 65535
 _TC = 0x02  # in header byte 2
-
-
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    ip: str
-    port: int = DNS_PORT
-    source: str = ""  # where it came from, for the log ("configured", "/etc/resolv.conf", ...)
-
-    def __str__(self) -> str:
-        host = f"[{self.ip}]" if ":" in self.ip else self.ip
-        return f"{host}:{self.port}"
-
-    @property
-    def family(self) -> socket.AddressFamily:
-        return socket.AF_INET6 if ":" in self.ip else socket.AF_INET
-
-
-def parse_upstream(text: str, source: str = "configured") -> Upstream:
-    """Parse "1.1.1.1", "1.1.1.1:5353", "::1" or "[::1]:5353"; ValueError on anything else."""
-    text = text.strip()
-    port = DNS_PORT
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"bad upstream {text!r}")
-            port = int(rest[1:])
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-        port = int(port_text)
-    else:
-        host = text
-    address = ipaddress.ip_address(host)  # ValueError for names: an upstream must be an address
-    if not 0 < port <= 65535:
-        raise ValueError(f"bad upstream port in {text!r}")
-    return Upstream(str(address), port, source)
 
 
 def parse_resolv_conf(text: str) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from clank_lan.net.lan import list_ipv4_interfaces
 from clank_lan.net.ports import find_port_owner
+from clank_lan.ports import FIXED_GAME_PORTS
 
 
 class Outcome(StrEnum):
@@ -116,7 +117,7 @@ def unreachable_fix(host: str) -> str:
 
 
 def tcp_refused_fix(service: str, port: int, option: str) -> str:
-    fixed = " The games dial this port as a fixed number." if port in (10071, 10075) else ""
+    fixed = " The games dial this port as a fixed number." if port in FIXED_GAME_PORTS else ""
     shown = "DME_TCP" if service == "DME" else service
     return (
         f"is clank-lan running? Its 'status' command shows whether {shown} is up. If {shown} is "

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import trio
 
+from clank_lan.ports import DME_UDP, FIXED_GAME_PORTS
+
 _INUSE = {"linux": {98}, "darwin": {48}, "win32": {10048}}
 _ACCES = {"linux": {1, 13}, "darwin": {1, 13}, "win32": {10013}}
 _NOTAVAIL = {"linux": {99}, "darwin": {49}, "win32": {10049}}
 
 #: Ports of the Medius family (and the DME's UDP range) a second server is likely to hold.
 _MEDIUS_PORTS = range(10070, 10081)
-_DME_UDP_PORTS = range(50000, 51001)
-#: Ports the games dial as fixed numbers; moving clank-lan off them is not an option.
-_FIXED_GAME_PORTS = {10071: "MUIS", 10075: "MAS"}
+_DME_UDP_PORTS = range(DME_UDP, DME_UDP + 1001)
 
 
 class PortUnavailable(Exception):
@@ -134,9 +134,9 @@ def _fixes_in_use(port: int, plat: str, ip: str) -> list[str]:
             fixes.append("stop the other DNS server")
         fixes.append("run without the DNS server and give PCSX2 a hosts file from 'clank-lan hosts-ini'")
         return fixes
-    if port in _FIXED_GAME_PORTS:
+    if port in FIXED_GAME_PORTS:
         return [
-            f"stop the other server: the games dial {_FIXED_GAME_PORTS[port]} on port {port} and "
+            f"stop the other server: the games dial {FIXED_GAME_PORTS[port]} on port {port} and "
             "cannot be pointed at another port"
         ]
     return ["stop the other program, or give this service another port in the configuration"]
@@ -223,11 +223,36 @@ def diagnose_bind_failure(
 _TCP_LISTEN = "0A"
 
 
-def parse_proc_net(text: str, port: int, *, tcp: bool) -> list[tuple[int, int]]:
-    """(inode, uid) of sockets bound to ``port`` in a /proc/net/{tcp,udp}[6] table.
+_ANY = ("", "0.0.0.0", "::")
+
+
+def proc_net_address(hex_addr: str) -> str:
+    """The address of a /proc/net table's ``local_address`` (IPv4: 8 hex digits, one little-endian
+    word; IPv6: 32, four such words); an IPv4-mapped IPv6 address as plain IPv4."""
+    raw = bytes.fromhex(hex_addr)
+    if len(raw) == 4:
+        return socket.inet_ntoa(raw[::-1])
+    if len(raw) != 16:
+        raise ValueError(f"not an address: {hex_addr!r}")
+    raw = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+    if raw[:12] == bytes(10) + b"\xff\xff":
+        return socket.inet_ntoa(raw[12:])
+    return socket.inet_ntop(socket.AF_INET6, raw)
+
+
+def _blocks(held: str, wanted: str) -> bool:
+    """Does a socket bound to ``held`` keep us from binding ``wanted`` (same port)? Only when one
+    of them is the wildcard address or they are the same address."""
+    return held in _ANY or wanted in _ANY or held == wanted
+
+
+def parse_proc_net(text: str, port: int, *, tcp: bool, ip: str = "") -> list[tuple[int, int]]:
+    """(inode, uid) of sockets bound to ``port`` in a /proc/net/{tcp,udp}[6] table that would keep
+    us from binding ``ip`` ("" or 0.0.0.0: any address) there.
 
     TCP counts only listening sockets (a TIME_WAIT entry has no owner and blocks nothing);
-    entries with inode 0 are skipped.
+    entries with inode 0 are skipped. A holder on another address (systemd-resolved on
+    127.0.0.53 when we bind the LAN address) is not a holder.
     """
     found = []
     for line in text.splitlines()[1:]:
@@ -235,11 +260,15 @@ def parse_proc_net(text: str, port: int, *, tcp: bool) -> list[tuple[int, int]]:
         if len(fields) < 10 or ":" not in fields[1]:
             continue
         try:
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            hex_addr, hex_port = fields[1].rsplit(":", 1)
+            local_port = int(hex_port, 16)
             uid, inode = int(fields[7]), int(fields[9])
+            held = proc_net_address(hex_addr)
         except ValueError:
             continue
         if local_port != port or inode == 0 or (tcp and fields[3] != _TCP_LISTEN):
+            continue
+        if not _blocks(held, ip):
             continue
         found.append((inode, uid))
     return found
@@ -266,14 +295,17 @@ def _pid_for_inodes(inodes: set[int], proc: Path) -> tuple[int, str] | None:
     return None
 
 
-def find_port_owner(port: int, protocol: str, *, proc: str | os.PathLike[str] = "/proc") -> PortOwner | None:
-    """Who holds ``protocol`` ``port`` on Linux, or None when /proc does not say (or not Linux)."""
+def find_port_owner(
+    port: int, protocol: str, *, ip: str = "", proc: str | os.PathLike[str] = "/proc"
+) -> PortOwner | None:
+    """Who holds ``protocol`` ``port`` in a way that blocks binding ``ip`` ("" = any address) on
+    Linux, or None when /proc does not say (or not Linux)."""
     root = Path(proc)
     tcp = protocol.upper() == "TCP"
     entries: list[tuple[int, int]] = []
     for table in ("tcp", "tcp6") if tcp else ("udp", "udp6"):
         try:
-            entries += parse_proc_net((root / "net" / table).read_text(), port, tcp=tcp)
+            entries += parse_proc_net((root / "net" / table).read_text(), port, tcp=tcp, ip=ip)
         except OSError:
             continue
     if not entries:
@@ -300,7 +332,7 @@ def _user_name(uid: int) -> str | None:
 def _failure(err: OSError, ip: str, port: int, protocol: str, service: str) -> PortUnavailable:
     owner = None
     if sys.platform.startswith("linux") and err.errno == errno.EADDRINUSE:
-        found = find_port_owner(port, protocol)
+        found = find_port_owner(port, protocol, ip=ip)
         owner = found.describe() if found else None
     message = diagnose_bind_failure(
         port,

@@ -188,13 +188,18 @@ class RtMessage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _ConnectTcpBase(RtMessage, frozen=True, kw_only=True):
-    """Shared layout of CLIENT_CONNECT_TCP and CLIENT_CONNECT_TCP_AUX_UDP.
+    """Shared layout of CLIENT_CONNECT_TCP and CLIENT_CONNECT_TCP_AUX_UDP: the one CONNECT
+    decoder of every service (MUIS, MAS, MLS and the DME).
 
     v108: ``u8[3] prefix (01 08 01)``, ``u16 worldId``, ``i32 appId``, ``u8[64] key`` (73);
     v109+: ``u32 worldId``, ``i32 appId``, ``u8[64] key`` (72). Both may end with
     ``char[17] sessionKey`` ``char[17] accessToken`` (MLS and DME connects: 107 / 106 bytes).
     Horizon reads the v108 world as ``u8 world, u8 0``; as a u16 it is the same bytes.
     The 64-byte ``key`` differs on every connection; its meaning is unknown.
+
+    Liberal in what it takes: a PS2 sends the access token's 17 bytes with their NUL padding, but
+    a client written from captures sent a 16-byte token and stopped (MLS connect of 106 bytes on
+    a v108 title), so any token of 1 to 17 bytes is read up to a NUL or the end of the frame.
     """
 
     world_id: int = 0
@@ -210,18 +215,25 @@ class _ConnectTcpBase(RtMessage, frozen=True, kw_only=True):
     LAYOUT_108 = _Layout(("prefix", "3s"), ("world_id", "H"), ("app_id", "i"), ("key", "64s"))
     LAYOUT_109 = _Layout(("world_id", "I"), ("app_id", "i"), ("key", "64s"))
     TAIL = _Layout(("session_key", "17z"), ("access_token", "17z"))
+    SESSION_KEY_LEN = 17
+    TOKEN_LEN = 17
 
     @classmethod
     def _decode_tail(cls, tail: bytes, offset: int, version: int) -> dict[str, Any]:
         if not tail:
             return {}
-        if len(tail) != cls.TAIL.size:
+        n = len(tail) - cls.SESSION_KEY_LEN
+        if not 1 <= n <= cls.TOKEN_LEN:
             raise ProtocolError(
-                f"{cls.__name__}: {len(tail)} bytes after the key, expected 0 or {cls.TAIL.size}",
+                f"{cls.__name__}: {len(tail)} bytes after the key, expected 0 or "
+                f"{cls.SESSION_KEY_LEN + 1} to {cls.TAIL.size} (session key and access token)",
                 offset=offset,
                 data=tail,
             )
-        return cls.TAIL.unpack(tail)
+        return {
+            "session_key": _cstr(tail[: cls.SESSION_KEY_LEN]),
+            "access_token": _cstr(tail[cls.SESSION_KEY_LEN :]),
+        }
 
     def _encode_tail(self, version: int) -> bytes:
         if self.session_key is None and self.access_token is None:

@@ -61,24 +61,12 @@ class Timing:
     grace: float = 0.2  # before closing a connection: late answers still count
 
 
-class _ReplayClient(RtClient):
-    """Our client, keeping every frame the server sent (the replay judges all of them)."""
-
-    def __init__(self, *, on_frame, **kw) -> None:
-        super().__init__(**kw)
-        self._seen = on_frame
-
-    def _on_frame(self, f: Frame) -> list[object]:
-        self._seen(f)
-        return super()._on_frame(f)
-
-
 @dataclass
 class _Live:
     script: ConnScript
     stream: trio.SocketStream
     ctx: CodecContext
-    rt: _ReplayClient | None = None
+    rt: RtClient | None = None
     attributor: Attributor = field(default_factory=Attributor)
     joiner: Joiner = field(default_factory=Joiner)
     handshake: list[Wire] = field(default_factory=list)
@@ -193,8 +181,8 @@ class _Runner:
             self.refused[ev.conn] = f"cannot connect to {s.service} on {self.host}:{port}: {exc}"
             return
         live = _Live(s, stream, CodecContext(medius_version=s.version, app_id=s.app_id))
-        live.rt = _ReplayClient(
-            on_frame=live.on_frame,
+        live.rt = RtClient(
+            on_frame=live.on_frame,  # keeps every frame the server sent: the replay judges them all
             service=s.service,
             peer=(self.host, port),
             version=s.version,

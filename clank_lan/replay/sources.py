@@ -70,7 +70,8 @@ def from_capture(result: DissectResult, name: str = "capture") -> Recording:
 
 
 def from_hexlog(text: str, name: str = "log") -> Recording:
-    """Every frame record of a frame log; ProtocolError on a record whose hex is inconsistent."""
+    """Every TCP frame record of a frame log (the DME's aux-UDP records, tagged ``udp``, are game
+    traffic, as in ``from_capture``); ProtocolError on a record whose hex is inconsistent."""
     frames = [
         Recorded(
             conn=r.peer,
@@ -82,6 +83,7 @@ def from_hexlog(text: str, name: str = "log") -> Recording:
             source=f"line {r.line}",
         )
         for r in parse_log(text)
+        if "udp" not in r.tags
     ]
     return Recording(name, frames, [])
 

@@ -1,41 +1,47 @@
-"""Server side of an RT connection to MUIS, MAS or MLS (sans-IO): the handshake and keepalive.
+"""Server side of an RT connection to MUIS, MAS or MLS (sans-IO): the Medius layer's seat.
 
-Handshakes, as the captures show them::
+The handshake is ``rt.endpoint``'s (role server, variant lobby); what stays here is the
+connection's life: timeouts, SERVER_ECHO on 1.09+, and handing CONNECT, readiness and Medius
+messages to the ``LobbyApp`` (MUIS, MAS or MLS), each with the ``now`` it happened at.
 
-    1.08 (UYA, no HELLO)                  1.09+ (Deadlocked)
-    C CRYPTKEY_PUBLIC  -> S PEER          C HELLO -> S HELLO
-    C CONNECT_TCP      -> S GAME,         C CRYPTKEY_PUBLIC -> S PEER
-                          ACCEPT_TCP,     C CONNECT_TCP -> S CONNECT_REQUIRE
-                          COMPLETE        C READY_REQUIRE -> S GAME, ACCEPT_TCP
-                                          C READY_TCP -> S COMPLETE, SERVER_ECHO
-
-Encryption follows the client: a console encrypts CRYPTKEY_PUBLIC to the server key and gets
-everything encrypted under context 3; a tool that sends CRYPTKEY_PUBLIC (or its first frame) in
-clear gets the same flow in clear. The Medius layer above is a ``LobbyApp``.
+Only whole frames count as traffic, and a frame must arrive whole within ``rt.link.FRAME_DEADLINE``:
+a peer dribbling bytes cannot hold a connection. What a peer gets refused or ignored for is
+logged through the service's ``Refusals`` (a bounded number of lines per address).
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from clank_lan import limit_hits as lh
 from clank_lan.config import TimeoutSettings
 from clank_lan.logs import FrameLogger
 from clank_lan.protocol import rt_messages as rtm
-from clank_lan.protocol.crypto.hashing import Ctx
 from clank_lan.protocol.crypto.ps2_rsa import RsaKey
-from clank_lan.protocol.crypto.session import Frame, FrameCipher, Suite
-from clank_lan.protocol.errors import ProtocolError
 from clank_lan.protocol.medius import fragment_app
 from clank_lan.protocol.rt_ids import RT, rt_name
-from clank_lan.servers.rt_link import RtLink
+from clank_lan.rt import link as rt_link
+from clank_lan.rt.endpoint import (
+    AppFrame,
+    CompleteRequest,
+    ConnectRequest,
+    FrameIn,
+    PeerClosed,
+    Phase,
+    Role,
+    RtEndpoint,
+    Variant,
+)
+
+if TYPE_CHECKING:
+    from clank_lan.titles import Title
+
+__all__ = ["LOBBY_MAX_FRAME", "LobbyApp", "LobbyConnection", "Phase"]
 
 log = logging.getLogger("clank_lan.lobby")
 
-#: Sony's lobby CONNECT_REQUIRE: password flag 2, max packet 584.
-LOBBY_MAX_PACKET = 584
 LOBBY_MAX_FRAME = 16 * 1024
 
 
@@ -44,22 +50,14 @@ class LobbyApp(Protocol):
 
     name: str
 
-    def on_connect(self, conn: LobbyConnection, req: rtm.ClientConnectTcp) -> str | None:
+    def on_connect(self, conn: LobbyConnection, req: rtm.ClientConnectTcp, now: float) -> str | None:
         """Accept (None) or refuse (a reason) a CONNECT_TCP."""
 
-    def on_ready(self, conn: LobbyConnection) -> None: ...
+    def on_ready(self, conn: LobbyConnection, now: float) -> None: ...
 
-    def on_app(self, conn: LobbyConnection, payload: bytes) -> None: ...
+    def on_app(self, conn: LobbyConnection, payload: bytes, now: float) -> None: ...
 
-    def on_close(self, conn: LobbyConnection, reason: str) -> None: ...
-
-
-class Phase(enum.Enum):
-    NEW = "new"
-    KEYED = "keyed"
-    CONNECTING = "connecting"  # CONNECT_TCP seen, 1.09+ handshake in progress
-    READY = "ready"
-    CLOSED = "closed"
+    def on_close(self, conn: LobbyConnection, reason: str, now: float) -> None: ...
 
 
 class LobbyConnection:
@@ -75,6 +73,7 @@ class LobbyConnection:
         now: float,
         timeouts: TimeoutSettings,
         scert_id: int = 0,
+        refusals: lh.Refusals | None = None,
     ) -> None:
         self.app = app
         self.peer = peer
@@ -83,33 +82,73 @@ class LobbyConnection:
         self.wall_clock = wall_clock
         self.timeouts = timeouts
         self.scert_id = scert_id
-        self.link = RtLink(
+        self.refusals = refusals if refusals is not None else lh.Refusals(log)
+        self.rt = RtEndpoint(
+            Role.SERVER,
+            Variant.LOBBY,
             service=app.name,
             peer=peer,
-            cipher=FrameCipher(Suite.PS2, rsa_local=rsa_key),
+            rsa_local=rsa_key,
+            rng=rng,
             frame_log=FrameLogger(app.name),
             max_payload=LOBBY_MAX_FRAME,
         )
-        self.outbox = self.link.outbox
-        self.phase = Phase.NEW
-        self.version = rtm.V108
-        self.hello_seen = False
-        self.encrypted: bool | None = None
+        self.link = self.rt.link
+        self.outbox = self.rt.outbox
         self.app_id = 0
         self.world_id = 0
         self.connect_req: rtm.ClientConnectTcp | None = None
         self.created = now
         self.last_rx = now
+        self.now = now  # the latest time this connection was told
         self.next_echo: float | None = None
         self.session = None  # set by the Medius service (a lobby Session)
-        self.close_reason: str | None = None
-        self._game_key = b""
+        self.title: Title | None = None  # resolved once, by the Medius service on CONNECT
+
+    @property
+    def phase(self) -> Phase:
+        return self.rt.phase
+
+    @property
+    def version(self) -> int:
+        return self.rt.version
+
+    @property
+    def encrypted(self) -> bool | None:
+        return self.rt.encrypted
+
+    @property
+    def hello_seen(self) -> bool:
+        return self.rt.hello_seen
+
+    @property
+    def close_reason(self) -> str | None:
+        return self.rt.close_reason
 
     # StreamProtocol --------------------------------------------------------------------------
     def data_received(self, data: bytes, now: float) -> None:
-        self.last_rx = now
-        for frame in self.link.frames_from(data):
-            self._dispatch(frame, now)
+        self.now = now
+        before = self.link.frames_in
+        for ev in self.rt.receive(data):
+            if isinstance(ev, AppFrame):
+                self.app.on_app(self, ev.frame.payload, now)
+            elif isinstance(ev, ConnectRequest):
+                self._on_connect(ev.req, now)  # type: ignore[arg-type]
+            elif isinstance(ev, CompleteRequest):
+                self._complete(now)
+            elif isinstance(ev, PeerClosed):
+                self.rt.close(ev.reason)
+            elif isinstance(ev, FrameIn) and ev.frame.id != RT.SERVER_CHEAT_QUERY:
+                # (answers to cheat queries we never send are dropped without a word)
+                f = ev.frame
+                self.refusals(
+                    None,
+                    self.peer[0],
+                    now,
+                    f"{self.app.name} {self.peer_label}: ignored {rt_name(f.id)} ({len(f.payload)} bytes)",
+                )
+        if self.link.progress(before, now):
+            self.last_rx = now
 
     def next_deadline(self) -> float | None:
         if self.phase is Phase.CLOSED:
@@ -119,24 +158,34 @@ class LobbyConnection:
             deadlines.append(self.created + self.timeouts.handshake)
         if self.next_echo is not None:
             deadlines.append(self.next_echo)
+        frame_due = self.link.frame_deadline()
+        if frame_due is not None:
+            deadlines.append(frame_due)
         return min(deadlines)
 
     def on_timer(self, now: float) -> None:
+        self.now = now
         if self.phase is Phase.CLOSED:
             return
-        if self.phase is not Phase.READY and now >= self.created + self.timeouts.handshake:
-            self.disconnect("handshake not completed in time", rtm.DisconnectReason.TIMEOUT)
+        frame_due = self.link.frame_deadline()
+        if frame_due is not None and now >= frame_due:
+            why = f"a frame did not arrive whole within {rt_link.FRAME_DEADLINE:g} s"
+            self._drop(lh.UNFINISHED_FRAME, why, now)
+        elif self.phase is not Phase.READY and now >= self.created + self.timeouts.handshake:
+            self._drop(lh.HANDSHAKE_TIMEOUT, "handshake not completed in time", now)
         elif now >= self.last_rx + self.timeouts.client:
             self.disconnect(f"no traffic for {self.timeouts.client:g} s", rtm.DisconnectReason.TIMEOUT)
         elif self.next_echo is not None and now >= self.next_echo:
-            self._send_server_echo()
+            self.rt.send_server_echo(self.wall_clock())
             self.next_echo = now + self.timeouts.server_echo
 
-    def connection_lost(self, reason: str) -> None:
+    def connection_lost(self, reason: str, now: float) -> None:
+        """The shell closed the connection at ``now``."""
+        self.now = now
         if self.phase is Phase.CLOSED and self.close_reason is not None:
             reason = self.close_reason
-        self.phase = Phase.CLOSED
-        self.app.on_close(self, reason)
+        self.rt.phase = Phase.CLOSED
+        self.app.on_close(self, reason, now)
 
     # AppSink ---------------------------------------------------------------------------------
     def send_app(self, payload: bytes) -> None:
@@ -145,145 +194,48 @@ class LobbyConnection:
         self.link.send_app_payload(RT.SERVER_APP, payload, fragment_app)
 
     def send_system_message(self, text: str) -> None:
-        if self.phase is Phase.CLOSED:
-            return
         msg = rtm.ServerSystemMessage(text=text.encode("latin-1", "replace").decode("latin-1"))
-        self.link.send(RT.SERVER_SYSTEM_MESSAGE, msg.encode(self.version))
+        self.rt.send(RT.SERVER_SYSTEM_MESSAGE, msg.encode(self.version))
 
     def disconnect(self, reason: str, code: int = rtm.DisconnectReason.NONE) -> None:
         """Tell the client why (FORCED_DISCONNECT) and close once that is written."""
-        if self.phase is Phase.CLOSED:
-            return
-        if self.phase is Phase.READY:
-            self.link.send(
-                RT.SERVER_FORCED_DISCONNECT, rtm.ServerForcedDisconnect(reason=code).encode(self.version)
-            )
-        self.phase = Phase.CLOSED
-        self.close_reason = reason
-        self.outbox.close(reason)
+        self.rt.close(reason, code)
 
     @property
     def peer_label(self) -> str:
         return self.link.peer_label
 
-    # handshake -------------------------------------------------------------------------------
-    def _dispatch(self, f: Frame, now: float) -> None:
-        if self.phase is Phase.CLOSED:
-            return
-        rid = f.id
-        if rid == RT.CLIENT_HELLO:
-            hello = rtm.ClientHello.decode(f.payload, self.version)
-            self.version = hello.version
-            self.hello_seen = True
-            self.link.send(RT.SERVER_HELLO, rtm.ServerHello().encode(self.version), None)
-        elif rid == RT.CLIENT_CRYPTKEY_PUBLIC:
-            self._on_public(f)
-        elif rid == RT.CLIENT_CONNECT_TCP:
-            self._on_connect(f)
-        elif rid == RT.CLIENT_CONNECT_READY_REQUIRE:
-            self._require_phase(Phase.CONNECTING, f)
-            self._send_keys_and_accept()
-        elif rid == RT.CLIENT_CONNECT_READY_TCP:
-            self._require_phase(Phase.CONNECTING, f)
-            self._complete(now)
-        elif rid == RT.CLIENT_ECHO:
-            if self.phase is Phase.READY:
-                self.link.send_repeated(RT.CLIENT_ECHO, f.payload)
-            else:
-                self.link.send(RT.CLIENT_ECHO, f.payload)
-        elif rid == RT.SERVER_ECHO:
-            pass  # the client returning our echo: liveness only
-        elif rid == RT.CLIENT_APP_TOSERVER:
-            if self.phase is not Phase.READY:
-                raise ProtocolError(
-                    f"{self.app.name}: Medius message before the connection was set up", data=f.payload
-                )
-            self.app.on_app(self, f.payload)
-        elif rid in (RT.CLIENT_DISCONNECT, RT.CLIENT_DISCONNECT_WITH_REASON):
-            self.phase = Phase.CLOSED
-            self.close_reason = "client disconnected"
-            self.outbox.close("client disconnected")
-        elif rid == RT.SERVER_CHEAT_QUERY:
-            pass  # answers to cheat queries we never send
-        else:
-            log.info(
-                "%s %s: ignored %s (%d bytes)", self.app.name, self.peer_label, rt_name(rid), len(f.payload)
-            )
+    def _drop(self, limit: str, reason: str, now: float) -> None:
+        """End a connection that broke a deadline, saying so (rate-limited) at info."""
+        self.refusals(limit, self.peer[0], now, f"{self.app.name} {self.peer_label}: dropped: {reason}")
+        self.disconnect(reason, rtm.DisconnectReason.TIMEOUT)
 
-    def _require_phase(self, phase: Phase, f: Frame) -> None:
-        if self.phase is not phase:
-            raise ProtocolError(f"{f.name} out of order (connection is {self.phase.value})", data=f.payload)
-
-    def _on_public(self, f: Frame) -> None:
-        if self.phase is not Phase.NEW:
-            raise ProtocolError("second CRYPTKEY_PUBLIC", data=f.payload)
-        pub = rtm.ClientCryptkeyPublic.decode(f.payload, self.version)
-        self.encrypted = f.encrypted
-        cipher = self.link.cipher
-        k3 = self.rng(64)
-        k1 = self.rng(64)
-        cipher.set_key(Ctx.RC_CLIENT_SESSION, k3)
-        cipher.set_key(Ctx.RC_SERVER_SESSION, k1)
-        self._game_key = k1
-        if self.encrypted:
-            cipher.rsa_peer = pub.rsa_key()
-            self.link.send(RT.SERVER_CRYPTKEY_PEER, k3, Ctx.RSA_AUTH)
-            self.link.send_ctx = Ctx.RC_CLIENT_SESSION
-        else:
-            self.link.send(RT.SERVER_CRYPTKEY_PEER, k3, None)
-            self.link.send_ctx = None
-        self.phase = Phase.KEYED
-
-    def _on_connect(self, f: Frame) -> None:
-        if self.phase not in (Phase.NEW, Phase.KEYED):
-            raise ProtocolError("CONNECT_TCP out of order", data=f.payload)
-        if self.phase is Phase.NEW:  # no key exchange: a clear session
-            self.encrypted = False
-            self.link.send_ctx = None
-            self._game_key = self.rng(64)
-        req = rtm.ClientConnectTcp.decode(f.payload, self.version)
+    # the application's half of the handshake ---------------------------------------------------
+    def _on_connect(self, req: rtm.ClientConnectTcp, now: float) -> None:
         self.connect_req = req
         self.app_id = req.app_id
         self.world_id = req.world_id
-        refusal = self.app.on_connect(self, req)
+        refusal = self.app.on_connect(self, req, now)
         if refusal is not None:
-            log.warning("%s %s: connection refused: %s", self.app.name, self.peer_label, refusal)
-            self.phase = Phase.CLOSED
-            self.close_reason = refusal
-            self.outbox.close(refusal)
-            return
-        if rtm.is_v108(self.version):
-            self._send_keys_and_accept()
-            self._complete(None)
-        else:
-            self.phase = Phase.CONNECTING
-            self.link.send(
-                RT.SERVER_CONNECT_REQUIRE,
-                rtm.ServerConnectRequire(req_server_password=2, max_packet_size=LOBBY_MAX_PACKET).encode(
-                    self.version
-                ),
+            self.refusals(
+                None,
+                self.peer[0],
+                now,
+                f"{self.app.name} {self.peer_label}: connection refused: {refusal}",
+                level=logging.WARNING,
             )
+            self.rt.close(refusal)
+            return
+        self.rt.accept_connect(self._accept_message)
 
-    def _send_keys_and_accept(self) -> None:
-        v = self.version
-        self.link.send(RT.SERVER_CRYPTKEY_GAME, self._game_key)
-        accept = rtm.ServerConnectAcceptTcp(
+    def _accept_message(self) -> rtm.ServerConnectAcceptTcp:
+        return rtm.ServerConnectAcceptTcp(
             player_id=0, scert_id=self.scert_id, player_count=1, client_ip=self.peer[0]
         )
-        self.link.send(RT.SERVER_CONNECT_ACCEPT_TCP, accept.encode(v))
 
-    def _complete(self, now: float | None) -> None:
-        self.link.send(
-            RT.SERVER_CONNECT_COMPLETE, rtm.ServerConnectComplete(client_count=1).encode(self.version)
-        )
-        if not rtm.is_v108(self.version):
-            self._send_server_echo()
-            if now is not None:
-                self.next_echo = now + self.timeouts.server_echo
-        self.phase = Phase.READY
-        self.app.on_ready(self)
-
-    def _send_server_echo(self) -> None:
-        t = self.wall_clock()
-        echo = rtm.ServerEcho(unix_time=int(t) & 0xFFFFFFFF, microseconds=int((t % 1) * 1_000_000))
-        self.link.send(RT.SERVER_ECHO, echo.encode(self.version))
+    def _complete(self, now: float) -> None:
+        self.rt.complete(client_count=1)
+        if not self.rt.v108:
+            self.rt.send_server_echo(self.wall_clock())
+            self.next_echo = now + self.timeouts.server_echo
+        self.app.on_ready(self, now)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from clank_lan.commands import Command, commands
@@ -31,7 +32,7 @@ class RegistryCommands(Provider):
 
     async def discover(self) -> Hits:
         for cmd in commands():
-            yield DiscoveryHit(cmd.usage, partial(self._choose, cmd), help=cmd.help)
+            yield DiscoveryHit(Text(cmd.usage), partial(self._choose, cmd), help=cmd.help)  # not markup
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)

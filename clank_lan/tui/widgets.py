@@ -2,36 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.suggester import SuggestFromList
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, RichLog
 
 from clank_lan.commands import commands
 from clank_lan.tui.rows import Row
 
+#: Commands remembered for Up/Down.
+HISTORY_LIMIT = 200
+
 
 class CommandLine(Input):
-    """The command input, with a history on Up/Down."""
+    """The command input, with a history on Up/Down; PageUp/PageDown scroll the command output."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "history(-1)", "Previous", show=False),
         Binding("down", "history(1)", "Next", show=False),
+        Binding("pageup", "scroll_output(-1)", "Scroll up", show=False),
+        Binding("pagedown", "scroll_output(1)", "Scroll down", show=False),
         Binding("escape", "leave", "Leave", show=False),
     ]
 
     def __init__(self, **kw: Any) -> None:
         names = sorted({c.name for c in commands()})
-        super().__init__(suggester=SuggestFromList(names, case_sensitive=False), **kw)
+        # no select-all on focus: the key that moved focus here must not be overwritten by the next
+        super().__init__(suggester=SuggestFromList(names, case_sensitive=False), select_on_focus=False, **kw)
         self.history: list[str] = []
         self._pos = 0
 
     def remember(self, line: str) -> None:
         if not self.history or self.history[-1] != line:
             self.history.append(line)
+            del self.history[:-HISTORY_LIMIT]
         self._pos = len(self.history)
 
     def action_history(self, step: int) -> None:
@@ -41,35 +47,37 @@ class CommandLine(Input):
         self.value = self.history[self._pos] if self._pos < len(self.history) else ""
         self.cursor_position = len(self.value)
 
+    def action_scroll_output(self, pages: int) -> None:
+        output = self.screen.query_one("#output", RichLog)
+        if pages < 0:
+            output.scroll_page_up(animate=False)
+        else:
+            output.scroll_page_down(animate=False)
+
     def action_leave(self) -> None:
         self.app.action_focus_tab()  # type: ignore[attr-defined]
-
-
-def style_service(cells: tuple[str, ...]) -> tuple[str | Text, ...]:
-    """The services table's state in colour, and a down reason in red."""
-    state = cells[3]
-    return (
-        *cells[:3],
-        Text(state, style="bold green" if state == "up" else "bold red"),
-        Text(cells[4], style="red") if cells[4] else "",
-    )
 
 
 def sync_table(
     table: DataTable,
     wanted: list[Row],
-    style: Callable[[tuple[str, ...]], tuple[str | Text, ...]] | None = None,
+    names: tuple[str, ...],
+    shown: tuple[str, ...],
 ) -> None:
-    """Make ``table`` show ``wanted`` by key: remove, update changed cells, add; the cursor stays."""
+    """Make ``table`` show ``wanted`` by key: remove, update changed cells, add; the cursor stays.
+
+    Rows carry a cell for each of ``names``; the table has the columns ``shown`` (a narrow
+    terminal drops the less important ones).
+    """
+    picks = [names.index(n) for n in shown]
     keys = {r.key for r in wanted}
     for row_key in list(table.rows):
         if row_key.value not in keys:
             table.remove_row(row_key)
     columns = list(table.columns)
     for r in wanted:
-        styled = style(r.cells) if style is not None else r.cells
         # Text, never markup: names and game titles come from the consoles
-        cells = tuple(c if isinstance(c, Text) else Text(c) for c in styled)
+        cells = tuple(Text(r.cells[i], style="bold red" if i in r.alert else "") for i in picks)
         if r.key in table.rows:
             current = table.get_row(r.key)
             for col, old, new in zip(columns, current, cells):

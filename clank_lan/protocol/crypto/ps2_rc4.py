@@ -120,6 +120,14 @@ def encrypt(key: bytes, plain: bytes, ctx: int) -> tuple[bytes, bytes]:
     return h, _crypt_encrypt(schedule(key, h), plain)
 
 
+#: Small frames repeat verbatim on a connection (a keepalive echo every second from every console,
+#: the same few acknowledgements), and the cipher is deterministic: their plaintexts are kept, so an
+#: idle lobby skips the key schedule. Bounded in entries and in frame size.
+_SMALL = 32
+_PLAIN: dict[tuple[bytes, bytes, bytes], bytes | None] = {}
+_PLAIN_MAX = 4096
+
+
 def decrypt(key: bytes, cipher: bytes, h: bytes) -> bytes | None:
     """Plaintext of ``cipher``, or None when the hash does not verify (wrong key or damage).
 
@@ -129,5 +137,17 @@ def decrypt(key: bytes, cipher: bytes, h: bytes) -> bytes | None:
         _check_key(key)
     if is_null_hash(h):
         return bytes(cipher)
+    if len(cipher) > _SMALL:
+        return _decrypt(key, cipher, h)
+    memo = (bytes(key), bytes(h), bytes(cipher))
+    if memo in _PLAIN:
+        return _PLAIN[memo]
+    if len(_PLAIN) >= _PLAIN_MAX:
+        del _PLAIN[next(iter(_PLAIN))]  # the oldest
+    plain = _PLAIN[memo] = _decrypt(key, cipher, h)
+    return plain
+
+
+def _decrypt(key: bytes, cipher: bytes, h: bytes) -> bytes | None:
     plain = _crypt_decrypt(schedule(key, h), cipher)
     return plain if ps2_hash(plain, hash_ctx(h)) == h else None

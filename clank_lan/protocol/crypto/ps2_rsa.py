@@ -6,7 +6,7 @@ gives ``m mod N``; the receiver tries ``m`` and ``m + N`` and keeps the one whos
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from clank_lan.protocol.crypto.hashing import Ctx, hash_ctx, is_null_hash, ps2_hash
 from clank_lan.protocol.errors import ProtocolError
@@ -24,7 +24,9 @@ def to_le(value: int, size: int = BLOCK) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class RsaKey:
-    """A key pair (``d`` may be None for a public-only key). ``p``/``q`` enable CRT."""
+    """A key pair (``d`` may be None for a public-only key). ``p``/``q`` enable CRT: two
+    half-size exponentiations instead of one full one, about 2.5x faster; their exponents and
+    the recombination coefficient are computed once, here."""
 
     n: int
     e: int = 17
@@ -32,6 +34,14 @@ class RsaKey:
     p: int | None = None
     q: int | None = None
     name: str = ""
+    _crt: tuple[int, int, int] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.d is not None and self.p is not None and self.q is not None:
+            if self.p * self.q != self.n:
+                raise ProtocolError(f"RSA key {self.name or hex(self.n)[:18]}: p * q is not n")
+            crt = (self.d % (self.p - 1), self.d % (self.q - 1), pow(self.q, -1, self.p))
+            object.__setattr__(self, "_crt", crt)
 
     @property
     def modulus_le(self) -> bytes:
@@ -53,12 +63,12 @@ class RsaKey:
     def raw_decrypt(self, c: int) -> int:
         if self.d is None:
             raise ProtocolError(f"no private key for RSA key {self.name or hex(self.n)[:18]}")
-        if self.p is not None and self.q is not None:
-            p, q = self.p, self.q
-            mp = pow(c % p, self.d % (p - 1), p)
-            mq = pow(c % q, self.d % (q - 1), q)
-            h = (pow(q, -1, p) * (mp - mq)) % p
-            return mq + h * q
+        if self._crt is not None:
+            p, q, (dp, dq, q_inv) = self.p, self.q, self._crt
+            assert p is not None and q is not None  # _crt is only set with both
+            mp = pow(c % p, dp, p)
+            mq = pow(c % q, dq, q)
+            return mq + (q_inv * (mp - mq)) % p * q
         return pow(c, self.d, self.n)
 
 

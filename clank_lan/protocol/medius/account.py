@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated, ClassVar
+
 from clank_lan.protocol.medius.codec import (
     LOBBY,
     LOBBY_EXT,
@@ -10,7 +12,7 @@ from clank_lan.protocol.medius.codec import (
     StatusBody,
     message,
 )
-from clank_lan.protocol.medius.layout import I32, MessageId, SessionKey, Stats256, Str32
+from clank_lan.protocol.medius.layout import I32, MessageId, Raw, SessionKey, Stats256, Str, Str32
 from clank_lan.protocol.medius.structs import ConnectInfo, NetConnectionInfo
 
 
@@ -140,3 +142,36 @@ class AccountUpdateStatsOpenAccessRequest(_UpdateStatsBody):
 @message(LOBBY_EXT, 0x3A)
 class AccountUpdateStatsOpenAccessResponse(StatusBody):
     pass
+
+
+# --- PS3 ticket login (Ext 0x58/0x59): refused with a clear status ------------------------------
+
+
+@message(LOBBY_EXT, 0x58)
+class TicketLoginRequest(MediusMessage):
+    """A PSN (NP) ticket login, PS3 only: HZ's fixed 202-byte reading. The opaque parts are kept
+    raw; clank-lan serves PS2 titles and answers it with a failure (medius-messages.md 7.1 #12)."""
+
+    message_id: MessageId = ""
+    session_key: SessionKey = ""
+    ticket_head: Annotated[bytes, Raw(88)] = bytes(88)
+    username: Str32 = ""
+    ticket_mid: Annotated[bytes, Raw(20)] = bytes(20)
+    ticket_tail: Annotated[str, Str(24)] = ""
+
+
+@message(LOBBY_EXT, 0x59)
+class TicketLoginResponse(MediusMessage):
+    """HZ's layout, packed: after the status 29 unexplained bytes put the account id at offset 57,
+    so the struct cannot be C-aligned. A refusal leaves everything after the status zero."""
+
+    PACKED: ClassVar[bool] = True
+
+    message_id: MessageId = ""
+    pad: Annotated[bytes, Raw(3)] = bytes(3)
+    status: I32 = 0
+    unknown: Annotated[bytes, Raw(29)] = bytes(29)
+    account_id: I32 = 0
+    account_type: I32 = 0
+    world_id: I32 = 0
+    connect_info: ConnectInfo = NetConnectionInfo()

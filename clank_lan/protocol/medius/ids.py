@@ -209,8 +209,8 @@ A4 < StatusResponse0
 A5 > FileCreate
 A6 < FileCreateResponse
 A7 > FileUpload
-A8 < FileUploadResponse
-A9 > FileUploadServerReq
+A8 > FileUploadResponse
+A9 < FileUploadServerReq
 AA > FileClose
 AB < FileCloseResponse
 AC > FileDownload

@@ -241,7 +241,14 @@ class SetLobbyWorldFilterRequest(_LobbyWorldFilterBody):
 
 @message(LOBBY_EXT, 0x86)
 class SetLobbyWorldFilter1Request(_LobbyWorldFilterBody):
-    pass
+    """Answered with Ext 0x13 ``SetLobbyWorldFilterResponse``, like Ext 0x12 (issue 13 item 6).
+
+    Evidence: Sony answers Ext 0x12 with Ext 0x13 (UYA To_Veldin.pcap frames 18-20), and no
+    capture holds an Ext 0x86. Horizon declares a ``SetLobbyWorldFilterResponse1`` class under
+    Ext 0x87, but that class's wire type byte is ``SetLobbyWorldFilterResponse`` (0x13), so what
+    Horizon actually sends is Ext 0x13 too; the SDK enum (MS3) names Ext 0x87
+    ``PartyJoinByIndexRequest``, a client-to-server message, which our registry keeps.
+    """
 
 
 @message(LOBBY_EXT, 0x13)
@@ -456,9 +463,40 @@ class TextFilterResponse(MediusMessage):
     status: I32 = 0  # PASS (4) or FILTER_FAILED (-967)
 
 
+@message(LOBBY_EXT, 0x75)
+class MediusTextFilter1Request(MediusMessage):
+    """Ext 0x75 ``MediusTextFilter1`` (PS3-era SDKs), the C struct MS3 reads: aligned like 0x98
+    (MessageID, SessionKey, 2 pad, type at 40), then a text length and 64 characters, 112 bytes.
+    Horizon reads 4 pad bytes and a length at 42 instead (an unaligned int32, so not a C struct);
+    no capture exists (medius-messages.md section 7.1 row 14)."""
+
+    message_id: MessageId = ""
+    session_key: SessionKey = ""
+    text_filter_type: I32 = 0  # TextFilterType
+    text_size: U32 = 0
+    text: Str64 = ""
+
+
+@message(LOBBY_EXT, 0x76)
+class MediusTextFilterResponse1(MediusMessage):
+    """Ext 0x76: MS3's 96-byte form (status, text length, possibly rewritten text). Horizon's
+    32-byte form is the same start (MessageID, 3 pad, status) and 4 zero bytes, so a console
+    reading either layout finds the status where it looks for it."""
+
+    message_id: MessageId = ""
+    status: I32 = 0  # SUCCESS / PASS, or FILTER_FAILED
+    text_size: U32 = 0
+    text: Str64 = ""
+
+
 @message(LOBBY_EXT, 0x28)
 class TokenRequest(MediusMessage):
-    """HZ's 52-byte form (MS3 reads 3 more pad bytes)."""
+    """HZ's 52-byte form (MS3 reads 3 more pad bytes).
+
+    No response type is named for it: Horizon answers with the generic 28-byte status body under
+    the request's own class and type (Ext 0x28), MS3 under Ext 0x41. A reply is therefore built
+    as raw bytes, not as a typed message (the (class, type) table holds one class per id).
+    """
 
     message_id: MessageId = ""
     token_action: I32 = 0  # 1 add, 2 update, 3 remove

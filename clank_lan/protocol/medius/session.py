@@ -102,6 +102,16 @@ class SetLocalizationParamsRequest1(_LocalizationBody):
     location_id: OptI32 = None
 
 
+# Which reply the SetLocalizationParams variants get (issue 13 item 6, settled from evidence):
+# Lobby 0xA4 for all three requests (Lobby 0xA3, Ext 0x7B ``...1``, Ext 0x5A ``...2``).
+# * Captures: Sony's MAS answers Lobby 0xA3 with a 28-byte Lobby 0xA4 status body, in UYA PAL
+#   (login-10075_PAL_version.pcapng frames 9/10) and in Deadlocked (b41.pcap frames 39/40).
+# * No capture holds an Ext 0x7B or Ext 0x5A; both community servers that model them (Horizon's
+#   MAS and its MultiServer3 fork) answer them with class 1 (Lobby) type 0xA4 as well.
+# * Ext 0xA4 ``SetLocalizationParamsStatusResponse1`` is only a name in the SDK enum: no server
+#   sends it, and no client is known to wait for it. It stays typed for the dissector only.
+
+
 @message(LOBBY, 0xA4)
 class SetLocalizationParamsResponse(StatusBody):
     """Lobby 0xA4 ``StatusResponse0``: the answer to every SetLocalizationParams variant."""
@@ -109,7 +119,7 @@ class SetLocalizationParamsResponse(StatusBody):
 
 @message(LOBBY_EXT, 0xA4)
 class SetLocalizationParamsStatusResponse1(StatusBody):
-    """Ext 0xA4; unused by the servers, layout assumed to be the generic status."""
+    """Ext 0xA4; a name in the SDK enum that no server sends (see the note above): decode only."""
 
 
 # --- DNAS / machine signature (no reply) --------------------------------------------------------

@@ -348,7 +348,16 @@ class InvitePlayerToClanRequest(_PlayerMessageRequestBody):
 
 @message(LOBBY, 0x63)
 class InvitePlayerToClanResponse(StatusBody):
-    pass
+    """Also the answer to InvitePlayerToClan_ByName (0xEE), which has no response type of its own."""
+
+
+@message(LOBBY, 0xEE)
+class InvitePlayerToClanByNameRequest(MediusMessage):
+    """Lobby 0xEE: the invitee by account name (no SessionKey); HZ's layout, 253 bytes + pad."""
+
+    message_id: MessageId = ""
+    account_name: Str32 = ""
+    text: Str200 = ""  # the invitation message
 
 
 class _PagedRequestBody(MediusMessage):

@@ -1,15 +1,17 @@
-"""Base of the MUIS, MAS and MLS Medius services: dispatch table, replies, list answers.
+"""Base of the MUIS, MAS and MLS Medius services: the dispatch table, the login gate, replies.
 
-Each service registers one handler per message type with ``@handles``. Messages we do not model
-are logged in hex with their (class, id) name and dropped, as the reference servers do; a
-handler bug is caught by the connection shell and disconnects only that console.
+Each service registers one handler per message type with ``@handles``. A message passes the
+service's login gate first (``admit``), then goes to its handler; every other client-to-server
+id has a written decision in ``dispatch`` (a generic failure of the right response type, or
+silence with the reason). Handlers are pure: they get ``now`` from the connection shell and
+read no clock; a handler bug is caught by the shell and disconnects only that console.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import msgspec
 
@@ -22,14 +24,38 @@ from clank_lan.protocol.medius import (
     encode_app,
 )
 from clank_lan.protocol.medius.enums import CallbackStatus
+from clank_lan.servers.lobby.dispatch import DECISIONS, Fail, failure_response, silence_reason
 from clank_lan.servers.lobby_conn import LobbyConnection
 
 if TYPE_CHECKING:
-    from clank_lan.servers.lobby.service import LobbyServices
+    from clank_lan.servers.lobby.service import LobbyService
+    from clank_lan.servers.lobby.state import Session
+    from clank_lan.titles import Title
 
 log = logging.getLogger("clank_lan.lobby")
 
-Handler = Callable[[Any, LobbyConnection, Any], None]
+
+class Link(Protocol):
+    """What the lobby uses of a console's connection (``LobbyConnection``, or a test double)."""
+
+    app: Any
+    peer: tuple[str, int]
+    version: int
+    app_id: int
+    session: Session | None
+    title: Title
+
+    @property
+    def peer_label(self) -> str: ...
+
+    def send_app(self, payload: bytes) -> None: ...
+
+    def send_system_message(self, text: str) -> None: ...
+
+    def disconnect(self, reason: str, code: int = 0) -> None: ...
+
+
+Handler = Callable[[Any, Link, Any, float], None]
 
 
 def handles(*types: type[MediusMessage]) -> Callable[[Handler], Handler]:
@@ -46,15 +72,20 @@ def handles(*types: type[MediusMessage]) -> Callable[[Handler], Handler]:
 _ENCODINGS = {2: "utf-8"}
 
 
-def codec_context(conn: LobbyConnection) -> CodecContext:
+def codec_context(conn: Link) -> CodecContext:
     session = conn.session
     encoding = _ENCODINGS.get(session.encoding, "latin-1") if session is not None else "latin-1"
     return CodecContext(medius_version=conn.version, app_id=conn.app_id, encoding=encoding)
 
 
+def message_key(msg: MediusMessage | UnknownMessage) -> tuple[int, int]:
+    if isinstance(msg, UnknownMessage):
+        return msg.msg_class, msg.msg_type
+    return msg.MSG_CLASS, msg.MSG_TYPE
+
+
 class MediusApp:
     name: ClassVar[str]
-    #: Messages a console may send before it has logged in on this service.
     _handlers: ClassVar[dict[type, Handler]]
 
     def __init_subclass__(cls, **kw: Any) -> None:
@@ -66,69 +97,86 @@ class MediusApp:
                     table[t] = attr
         cls._handlers = table
 
-    def __init__(self, svc: LobbyServices) -> None:
+    def __init__(self, svc: LobbyService) -> None:
         self.svc = svc
 
-    # LobbyApp ------------------------------------------------------------------------------
-    def connection_factory(self, peer: tuple[str, int], local: tuple[str, int]) -> LobbyConnection:
-        import trio
+    @classmethod
+    def handled_ids(cls) -> set[tuple[int, int]]:
+        return {(t.MSG_CLASS, t.MSG_TYPE) for t in cls._handlers}
 
-        svc = self.svc
+    # LobbyApp ------------------------------------------------------------------------------
+    def connection_factory(
+        self, peer: tuple[str, int], local: tuple[str, int], now: float
+    ) -> LobbyConnection:
+        deps = self.svc.deps
         return LobbyConnection(
             self,
             peer,
             local,
-            rsa_key=svc.engine.rsa_key,
-            rng=svc.engine.rng,
-            wall_clock=svc.engine.wall_clock,
-            now=trio.current_time(),
-            timeouts=svc.config.timeouts,
-            scert_id=svc.engine.next_scert_id(),
+            rsa_key=deps.rsa_key,
+            rng=deps.rng,
+            wall_clock=deps.wall_clock,
+            now=now,
+            timeouts=deps.config.timeouts,
+            scert_id=deps.scert_ids(),
+            refusals=self.svc.limits.refused,
         )
 
-    def on_connect(self, conn: LobbyConnection, req: rtm.ClientConnectTcp) -> str | None:
+    def on_connect(self, conn: Link, req: rtm.ClientConnectTcp, now: float) -> str | None:
+        conn.title = self.svc.title(req.app_id)
         return None
 
-    def on_ready(self, conn: LobbyConnection) -> None:
+    def on_ready(self, conn: Link, now: float) -> None:
         return None
 
-    def on_close(self, conn: LobbyConnection, reason: str) -> None:
+    def on_close(self, conn: Link, reason: str, now: float) -> None:
         log.debug("%s %s: closed (%s)", self.name, conn.peer_label, reason)
 
-    def on_app(self, conn: LobbyConnection, payload: bytes) -> None:
+    def admit(self, conn: Link, msg: MediusMessage | UnknownMessage, now: float) -> bool:
+        """The service's login gate, run before any handler: False drops the message (the
+        gate answers the console itself where the service's rules say so)."""
+        return True
+
+    def on_app(self, conn: Link, payload: bytes, now: float) -> None:
         msg = decode_app(payload, codec_context(conn))
-        if isinstance(msg, UnknownMessage):
-            log.info(
-                "%s %s: %s (class %d, id 0x%02X) is not modelled; ignored: %s",
-                self.name,
-                conn.peer_label,
-                msg.name,
-                msg.msg_class,
-                msg.msg_type,
-                payload[:64].hex(" "),
-            )
+        if not self.admit(conn, msg, now):
             return
         handler = self._handlers.get(type(msg))
-        if handler is None:
+        if handler is not None:
+            handler(self, conn, msg, now)
+            return
+        key = message_key(msg)
+        decision = DECISIONS.get(key)
+        if isinstance(decision, Fail):
             log.info(
-                "%s %s: %s (0x%02X/0x%02X) has no handler on this service; ignored: %s",
+                "%s %s: %s is not served (%s); answered with status %d",
                 self.name,
                 conn.peer_label,
                 msg.name,
-                msg.MSG_CLASS,
-                msg.MSG_TYPE,
-                payload[:64].hex(" "),
+                decision.reason,
+                decision.status,
             )
+            self.reply(conn, failure_response(decision, msg))
             return
-        handler(self, conn, msg)
+        why = decision.reason if decision is not None else silence_reason(key)
+        log.info(
+            "%s %s: %s (class %d, id 0x%02X) ignored: %s: %s",
+            self.name,
+            conn.peer_label,
+            msg.name,
+            key[0],
+            key[1],
+            why,
+            payload[:64].hex(" "),
+        )
 
     # replies -------------------------------------------------------------------------------
-    def reply(self, conn: LobbyConnection, msg: MediusMessage) -> None:
+    def reply(self, conn: Link, msg: MediusMessage | UnknownMessage) -> None:
         conn.send_app(encode_app(msg, codec_context(conn)))
 
     def reply_list(
         self,
-        conn: LobbyConnection,
+        conn: Link,
         items: Iterable[MediusMessage],
         empty: MediusMessage,
     ) -> int:

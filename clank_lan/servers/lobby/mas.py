@@ -8,90 +8,106 @@ object outlives the MAS connection, which the console drops right after the logi
 from __future__ import annotations
 
 import logging
-import time
 
 from clank_lan.db.errors import DbError
 from clank_lan.protocol import rt_messages as rtm
+from clank_lan.protocol.medius import MediusMessage, UnknownMessage
 from clank_lan.protocol.medius import account as ma
 from clank_lan.protocol.medius import session as ms
 from clank_lan.protocol.medius.enums import AccountType, CallbackStatus
-from clank_lan.servers.lobby.app import MediusApp, handles
+from clank_lan.servers.lobby.app import Link, MediusApp, handles
 from clank_lan.servers.lobby.common import CommonHandlers
 from clank_lan.servers.lobby.service import family
 from clank_lan.servers.lobby.state import Session
-from clank_lan.servers.lobby_conn import LobbyConnection
+from clank_lan.stages import Stage
 
 log = logging.getLogger("clank_lan.mas")
 
 S = CallbackStatus
 
+#: Messages the MAS serves only inside a session (after SessionBegin), with the answer a console
+#: gets without one: the login gate's refusals.
+WITHOUT_SESSION: dict[type, tuple[type, int]] = {
+    ma.AccountRegistrationRequest: (ma.AccountRegistrationResponse, S.INCORRECT_LOGIN_STEP),
+    ma.AccountLoginRequest: (ma.AccountLoginResponse, S.INCORRECT_LOGIN_STEP),
+    ma.AnonymousLoginRequest: (ma.AnonymousLoginResponse, S.LOGIN_FAILED),
+    ma.AccountGetIDRequest: (ma.AccountGetIDResponse, S.ACCOUNT_NOT_FOUND),
+    ma.AccountUpdatePasswordRequest: (ma.AccountUpdatePasswordStatusResponse, S.INCORRECT_LOGIN_STEP),
+    ma.AccountDeleteRequest: (ma.AccountDeleteResponse, S.INCORRECT_LOGIN_STEP),
+}
+
 
 class MasApp(CommonHandlers, MediusApp):
     name = "MAS"
 
-    def on_connect(self, conn: LobbyConnection, req: rtm.ClientConnectTcp) -> str | None:
-        title = self.svc.title(req.app_id)
-        conn.title = title
+    def on_connect(self, conn: Link, req: rtm.ClientConnectTcp, now: float) -> str | None:
+        super().on_connect(conn, req, now)
+        title = conn.title
         if req.access_token:  # a console coming back with its session (some titles do)
             s = self.svc.lobby.find(req.access_token, req.session_key or "")
             if s is not None:
                 self.svc.attach(s, conn)
+            else:
+                self.svc.limits.forged("MAS", conn.peer_label, now, "CONNECT names no live session")
         log.info("MAS %s: %s (app id %d, RT v%d)", conn.peer_label, title.name, req.app_id, conn.version)
         return None
 
-    def on_close(self, conn: LobbyConnection, reason: str) -> None:
-        import trio
+    def on_close(self, conn: Link, reason: str, now: float) -> None:
+        self.svc.detach(conn, now)
+        super().on_close(conn, reason, now)
 
-        self.svc.detach(conn, trio.current_time())
-        super().on_close(conn, reason)
+    def admit(self, conn: Link, msg: MediusMessage | UnknownMessage, now: float) -> bool:
+        refusal = WITHOUT_SESSION.get(type(msg))
+        if refusal is None or conn.session is not None:
+            return True
+        cls, status = refusal
+        log.info("MAS %s: %s before SessionBegin; refused", conn.peer_label, msg.name)
+        self.reply(conn, cls(message_id=msg.message_id, status=status))
+        return False
 
     # session -------------------------------------------------------------------------------
     @handles(ms.SessionBeginRequest, ms.SessionBegin1Request, ms.ExtendedSessionBeginRequest)
-    def session_begin(self, conn: LobbyConnection, req) -> None:
+    def session_begin(self, conn: Link, req, now: float) -> None:
         s = conn.session
         if s is None:
-            title = self.svc.title(conn.app_id)
+            title = conn.title
             s = self.svc.lobby.new_session(
                 app_id=conn.app_id,
-                title_key=title.key,
-                group=title.key,
+                title=title,
+                group=self.svc.group_for(conn.app_id, title),
                 namespace=family(title),
                 medius_version=conn.version,
                 ip=conn.peer[0],
-                created_at=time.monotonic(),
+                created_at=now,
             )
             self.svc.attach(s, conn)
         s.connection_class = req.connection_class
-        self.svc.stage(s, conn.peer[0], "mas", "session begun")
+        self.svc.stage(s, conn.peer, Stage.MAS, "session begun")
         self.reply(
             conn,
             ms.SessionBeginResponse(message_id=req.message_id, status=S.SUCCESS, session_key=s.session_key),
         )
 
     @handles(ms.SessionEndRequest)
-    def session_end(self, conn: LobbyConnection, req) -> None:
+    def session_end(self, conn: Link, req, now: float) -> None:
         s = conn.session
         self.reply(conn, ms.SessionEndResponse(message_id=req.message_id, status=S.SUCCESS))
         if s is not None:
             self.svc.end_session(s, "session ended by the console")
 
-    # accounts ------------------------------------------------------------------------------
-    def _session(self, conn: LobbyConnection) -> Session | None:
-        return conn.session
-
+    # accounts (every handler below runs inside a session: see ``admit``) ----------------------
     @handles(ma.AccountRegistrationRequest)
-    def register(self, conn: LobbyConnection, req) -> None:
-        s = self._session(conn)
-        if s is None:
-            self.reply(
-                conn, ma.AccountRegistrationResponse(message_id=req.message_id, status=S.INCORRECT_LOGIN_STEP)
-            )
-            return
+    def register(self, conn: Link, req, now: float) -> None:
+        s: Session = conn.session
         if self.svc.db.accounts.by_name(s.namespace, req.account_name) is not None:
             self.reply(
                 conn,
                 ma.AccountRegistrationResponse(message_id=req.message_id, status=S.ACCOUNT_ALREADY_EXISTS),
             )
+            return
+        if not self.svc.limits.allow_account(conn.peer[0], conn.peer_label, now):
+            status = S.REGISTRATION_FAILED
+            self.reply(conn, ma.AccountRegistrationResponse(message_id=req.message_id, status=status))
             return
         try:
             account_id = self.svc.db.accounts.create(s.namespace, req.account_name, req.password)
@@ -110,16 +126,16 @@ class MasApp(CommonHandlers, MediusApp):
         )
 
     @handles(ma.AccountLoginRequest)
-    def login(self, conn: LobbyConnection, req) -> None:
-        s = self._session(conn)
-        if s is None:
-            self._login_fail(conn, req, S.INCORRECT_LOGIN_STEP, "login before SessionBegin")
-            return
+    def login(self, conn: Link, req, now: float) -> None:
+        s: Session = conn.session
         accounts = self.svc.db.accounts
         acct = accounts.by_name(s.namespace, req.username)
         if acct is None:
             if not self.svc.config.accounts.auto_create:
                 self._login_fail(conn, req, S.ACCOUNT_NOT_FOUND, f"no account {req.username!r}")
+                return
+            if not self.svc.limits.allow_account(conn.peer[0], conn.peer_label, now):
+                self.reply(conn, ma.AccountLoginResponse(message_id=req.message_id, status=S.LOGIN_FAILED))
                 return
             try:
                 accounts.create(s.namespace, req.username, req.password)
@@ -140,17 +156,21 @@ class MasApp(CommonHandlers, MediusApp):
         self._complete_login(conn, s, acct.id, acct.name, req.message_id, ma.AccountLoginResponse)
 
     @handles(ma.AnonymousLoginRequest)
-    def anonymous_login(self, conn: LobbyConnection, req) -> None:
-        s = self._session(conn)
-        if s is None or not self.svc.config.accounts.allow_anonymous:
+    def anonymous_login(self, conn: Link, req, now: float) -> None:
+        s: Session = conn.session
+        if not self.svc.config.accounts.allow_anonymous:
             self.reply(conn, ma.AnonymousLoginResponse(message_id=req.message_id, status=S.LOGIN_FAILED))
             return
         s.anonymous = True
         # anonymous players get ids far above registered accounts so the two never collide
-        anon_id = 0x40000000 + int(s.session_key)
+        anon_id = 0x40000000 + s.number
         self._complete_login(conn, s, anon_id, req.display_name, req.message_id, ma.AnonymousLoginResponse)
 
     def _complete_login(self, conn, s: Session, account_id: int, name: str, message_id: str, cls) -> None:
+        refusal = self.svc.deps.admission.check_login(name, conn.peer[0])
+        if refusal is not None:
+            self._login_fail(conn, None, S.LOGIN_FAILED, f"{name!r} not admitted: {refusal}", message_id, cls)
+            return
         other = self.svc.lobby.logged_in(s.namespace, account_id)
         if other is not None and other is not s:
             if other.connections:
@@ -179,7 +199,7 @@ class MasApp(CommonHandlers, MediusApp):
             ),
         )
         log.info("MAS %s: %r logged in (account %d)", conn.peer_label, name, account_id)
-        self.svc.stage(s, conn.peer[0], "login", f"account {account_id}")
+        self.svc.stage(s, conn.peer, Stage.LOGIN, f"account {account_id}")
 
     def _login_fail(self, conn, req, status: int, why: str, message_id: str | None = None, cls=None) -> None:
         log.info("MAS %s: login refused: %s", conn.peer_label, why)
@@ -187,16 +207,16 @@ class MasApp(CommonHandlers, MediusApp):
         self.reply(conn, cls(message_id=message_id if req is None else req.message_id, status=status))
 
     @handles(ma.AccountLogoutRequest)
-    def logout(self, conn: LobbyConnection, req) -> None:
-        s = self._session(conn)
+    def logout(self, conn: Link, req, now: float) -> None:
+        s = conn.session
         self.reply(conn, ma.AccountLogoutResponse(message_id=req.message_id, status=S.SUCCESS))
         if s is not None:
             s.logged_in = False
 
     @handles(ma.AccountGetIDRequest)
-    def get_id(self, conn: LobbyConnection, req) -> None:
-        s = self._session(conn)
-        acct = self.svc.db.accounts.by_name(s.namespace, req.account_name) if s else None
+    def get_id(self, conn: Link, req, now: float) -> None:
+        s: Session = conn.session
+        acct = self.svc.db.accounts.by_name(s.namespace, req.account_name)
         if acct is None:
             self.reply(conn, ma.AccountGetIDResponse(message_id=req.message_id, status=S.ACCOUNT_NOT_FOUND))
         else:
@@ -205,10 +225,10 @@ class MasApp(CommonHandlers, MediusApp):
             )
 
     @handles(ma.AccountUpdatePasswordRequest)
-    def update_password(self, conn: LobbyConnection, req) -> None:
-        s = self._session(conn)
+    def update_password(self, conn: Link, req, now: float) -> None:
+        s: Session = conn.session
         accounts = self.svc.db.accounts
-        if s is None or not s.logged_in or s.anonymous:
+        if not s.logged_in or s.anonymous:
             status = S.INCORRECT_LOGIN_STEP
         elif not accounts.verify_password(s.account_id, req.old_password):
             status = S.INVALID_PASSWORD
@@ -218,10 +238,10 @@ class MasApp(CommonHandlers, MediusApp):
         self.reply(conn, ma.AccountUpdatePasswordStatusResponse(message_id=req.message_id, status=status))
 
     @handles(ma.AccountDeleteRequest)
-    def delete(self, conn: LobbyConnection, req) -> None:
-        s = self._session(conn)
+    def delete(self, conn: Link, req, now: float) -> None:
+        s: Session = conn.session
         accounts = self.svc.db.accounts
-        if s is None or not s.logged_in or s.anonymous:
+        if not s.logged_in or s.anonymous:
             status = S.INCORRECT_LOGIN_STEP
         elif not accounts.verify_password(s.account_id, req.master_password):
             status = S.INVALID_PASSWORD

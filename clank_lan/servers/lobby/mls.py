@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import logging
 
-import trio
-
+from clank_lan.events import ChatLine
 from clank_lan.protocol import rt_messages as rtm
+from clank_lan.protocol.medius import MediusMessage, UnknownMessage
 from clank_lan.protocol.medius import lobby as ml
 from clank_lan.protocol.medius import session as ms
 from clank_lan.protocol.medius import social as mso
 from clank_lan.protocol.medius.enums import CallbackStatus, ChatMessageType, PlayerStatus, UserAction
-from clank_lan.servers.lobby.app import MediusApp, handles, page
+from clank_lan.servers.lobby.app import Link, MediusApp, handles, page
 from clank_lan.servers.lobby.common import CommonHandlers
+from clank_lan.servers.lobby.mls_clans import ClanHandlers
+from clank_lan.servers.lobby.mls_files import FileHandlers
 from clank_lan.servers.lobby.mls_games import GameHandlers
 from clank_lan.servers.lobby.mls_social import SocialHandlers
-from clank_lan.servers.lobby.service import ChatLine
 from clank_lan.servers.lobby.state import Channel, Session
-from clank_lan.servers.lobby_conn import LobbyConnection
+from clank_lan.stages import Stage
 
 log = logging.getLogger("clank_lan.mls")
 
@@ -34,12 +35,14 @@ READ_ONLY_COMMANDS = frozenset(
 )
 
 
-class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
+class MlsApp(GameHandlers, ClanHandlers, FileHandlers, SocialHandlers, CommonHandlers, MediusApp):
     name = "MLS"
 
-    def on_connect(self, conn: LobbyConnection, req: rtm.ClientConnectTcp) -> str | None:
+    def on_connect(self, conn: Link, req: rtm.ClientConnectTcp, now: float) -> str | None:
+        super().on_connect(conn, req, now)
         s = self.svc.lobby.find(req.access_token or "", req.session_key or "")
         if s is None:
+            self.svc.limits.forged("MLS", conn.peer_label, now, "CONNECT names no live session")
             return (
                 f"unknown session (access key {req.access_token!r}): a console must log in on the MAS first"
             )
@@ -52,24 +55,27 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         if ch is None or ch.group != s.group:
             ch = self.svc.default_channel(s)
         self.svc.lobby.join_channel(s, ch)
-        self.svc.stage(s, conn.peer[0], "mls", f"channel {ch.name}")
+        self.svc.stage(s, conn.peer, Stage.MLS, f"channel {ch.name}")
         log.info("MLS %s: %s in channel %r", conn.peer_label, s.label(), ch.name)
         return None
 
-    def on_close(self, conn: LobbyConnection, reason: str) -> None:
-        self.svc.detach(conn, trio.current_time())
-        super().on_close(conn, reason)
+    def on_close(self, conn: Link, reason: str, now: float) -> None:
+        self.svc.mgcl.forget_joiner(conn)
+        self._drop_upload(conn)
+        self.svc.detach(conn, now)
+        super().on_close(conn, reason, now)
 
-    def on_app(self, conn: LobbyConnection, payload: bytes) -> None:
+    def admit(self, conn: Link, msg: MediusMessage | UnknownMessage, now: float) -> bool:
+        """The MLS serves logged-in sessions only; the reference servers drop the rest silently."""
         s: Session | None = conn.session
         if s is None or not s.logged_in:
-            log.info("MLS %s: message from a console that is not logged in; ignored", conn.peer_label)
-            return
-        super().on_app(conn, payload)
+            log.info("MLS %s: %s from a console that is not logged in; ignored", conn.peer_label, msg.name)
+            return False
+        return True
 
     # session -------------------------------------------------------------------------------
     @handles(ms.UpdateUserState)
-    def user_state(self, conn: LobbyConnection, req) -> None:
+    def user_state(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         if req.user_action == UserAction.LEFT_GAME_WORLD and s.game_id is not None:
             g = self.svc.lobby.games.get(s.game_id)
@@ -77,16 +83,16 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
                 self.svc.leave_game(g, s)
 
     @handles(ms.SessionEndRequest)
-    def session_end(self, conn: LobbyConnection, req) -> None:
+    def session_end(self, conn: Link, req, now: float) -> None:
         self.reply(conn, ms.SessionEndResponse(message_id=req.message_id, status=S.SUCCESS))
         self.svc.end_session(conn.session, "session ended by the console")
 
     # channels ------------------------------------------------------------------------------
-    def _channels(self, conn: LobbyConnection) -> list[Channel]:
+    def _channels(self, conn: Link) -> list[Channel]:
         return self.svc.channels_for(conn.session)
 
     @handles(ml.ChannelListRequest)
-    def channel_list(self, conn: LobbyConnection, req) -> None:
+    def channel_list(self, conn: Link, req, now: float) -> None:
         items = [
             ml.ChannelListResponse(
                 message_id=req.message_id,
@@ -100,7 +106,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         self.reply_list(conn, items, self.no_result(ml.ChannelListResponse, req.message_id))
 
     @handles(ml.ChannelListExtraInfo0Request, ml.ChannelListExtraInfo1Request, ml.ChannelListExtraInfoRequest)
-    def channel_list_extra(self, conn: LobbyConnection, req) -> None:
+    def channel_list_extra(self, conn: Link, req, now: float) -> None:
         group = conn.session.group
         items = []
         for c in page(self._channels(conn), req.page_id, req.page_size):
@@ -125,7 +131,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         self.reply_list(conn, items, self.no_result(ml.ChannelListExtraInfoResponse, req.message_id))
 
     @handles(ml.ChannelInfoRequest)
-    def channel_info(self, conn: LobbyConnection, req) -> None:
+    def channel_info(self, conn: Link, req, now: float) -> None:
         c = self.svc.lobby.channels.get(req.world_id)
         if c is None or c.group != conn.session.group:
             self.reply(conn, ml.ChannelInfoResponse(message_id=req.message_id, status=S.CHANNEL_NOT_FOUND))
@@ -142,7 +148,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         )
 
     @handles(ml.JoinChannelRequest)
-    def join_channel(self, conn: LobbyConnection, req) -> None:
+    def join_channel(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         c = self.svc.lobby.channels.get(req.world_id)
         if c is None or c.group != s.group:
@@ -164,7 +170,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         log.info("MLS %s: %s joined channel %r", conn.peer_label, s.label(), c.name)
 
     @handles(ml.CreateChannelRequest, ml.CreateChannel1Request)
-    def create_channel(self, conn: LobbyConnection, req) -> None:
+    def create_channel(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         name = req.lobby_name.strip()
         if not name or any(c.name.lower() == name.lower() for c in self._channels(conn)):
@@ -176,7 +182,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         )
         self.reply(conn, ml.CreateChannelResponse(message_id=req.message_id, status=S.SUCCESS, world_id=c.id))
 
-    def _channel_members(self, conn: LobbyConnection, world_id: int) -> list[Session] | None:
+    def _channel_members(self, conn: Link, world_id: int) -> list[Session] | None:
         c = self.svc.lobby.channels.get(world_id) if world_id else None
         if c is None and conn.session.channel_id is not None:
             c = self.svc.lobby.channels.get(conn.session.channel_id)
@@ -185,7 +191,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         return sorted(c.members, key=lambda m: m.account_name.lower())
 
     @handles(ml.LobbyWorldPlayerListRequest)
-    def lobby_players(self, conn: LobbyConnection, req) -> None:
+    def lobby_players(self, conn: Link, req, now: float) -> None:
         members = self._channel_members(conn, req.world_id) or []
         items = [
             ml.LobbyWorldPlayerListResponse(
@@ -202,7 +208,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         self.reply_list(conn, items, self.no_result(ml.LobbyWorldPlayerListResponse, req.message_id))
 
     @handles(ml.GetLobbyPlayerNamesRequest)
-    def lobby_names(self, conn: LobbyConnection, req) -> None:
+    def lobby_names(self, conn: Link, req, now: float) -> None:
         members = self._channel_members(conn, req.world_id) or []
         items = [
             ml.GetLobbyPlayerNamesResponse(
@@ -216,7 +222,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         self.reply_list(conn, items, self.no_result(ml.GetLobbyPlayerNamesResponse, req.message_id))
 
     @handles(ml.GetLobbyPlayerNamesExtraInfoRequest)
-    def lobby_names_extra(self, conn: LobbyConnection, req) -> None:
+    def lobby_names_extra(self, conn: Link, req, now: float) -> None:
         members = self._channel_members(conn, req.world_id) or []
         items = [
             ml.GetLobbyPlayerNamesExtraInfoResponse(
@@ -231,7 +237,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         self.reply_list(conn, items, self.no_result(ml.GetLobbyPlayerNamesExtraInfoResponse, req.message_id))
 
     @handles(ml.SetLobbyWorldFilterRequest, ml.SetLobbyWorldFilter1Request)
-    def lobby_filter(self, conn: LobbyConnection, req) -> None:
+    def lobby_filter(self, conn: Link, req, now: float) -> None:
         fields = {
             f: getattr(req, f)
             for f in (
@@ -248,7 +254,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         )
 
     @handles(ml.GetWorldSecurityLevelRequest)
-    def world_security(self, conn: LobbyConnection, req) -> None:
+    def world_security(self, conn: Link, req, now: float) -> None:
         level = 0
         g = self.svc.lobby.games.get(req.world_id)
         c = self.svc.lobby.channels.get(req.world_id)
@@ -268,12 +274,12 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         )
 
     @handles(ml.GetTotalChannelsRequest)
-    def total_channels(self, conn: LobbyConnection, req) -> None:
+    def total_channels(self, conn: Link, req, now: float) -> None:
         n = len(self._channels(conn))
         self.reply(conn, ml.GetTotalChannelsResponse(message_id=req.message_id, total=n, status=S.SUCCESS))
 
     @handles(ml.GetTotalUsersRequest)
-    def total_users(self, conn: LobbyConnection, req) -> None:
+    def total_users(self, conn: Link, req, now: float) -> None:
         group = conn.session.group
         online = [s for s in self.svc.lobby.sessions_in(group) if s.logged_in]
         in_game = sum(1 for s in online if s.game_id is not None)
@@ -289,13 +295,15 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
 
     # chat ----------------------------------------------------------------------------------
     @handles(ml.ChatToggleRequest)
-    def chat_toggle(self, conn: LobbyConnection, req) -> None:
+    def chat_toggle(self, conn: Link, req, now: float) -> None:
         conn.session.chat_enabled = req.chat_toggle == 0
         self.reply(conn, ml.ChatToggleResponse(message_id=req.message_id, status=S.SUCCESS))
 
     @handles(ml.ChatMessage, ml.GenericChatMessage)
-    def chat(self, conn: LobbyConnection, req) -> None:
+    def chat(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
+        if not self.svc.limits.allow_chat(s.session_key, conn.peer_label, now):
+            return  # dropped, as a busy server loses a line; logged and counted by the limiter
         text = req.text
         prefix = self.svc.config.lobby.command_prefix
         if prefix and text.startswith(prefix):
@@ -308,7 +316,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
                 continue
             fwd = (
                 ml.GenericChatFwdMessage(
-                    time_stamp=int(self.svc.engine.wall_clock()),
+                    time_stamp=int(self.svc.deps.wall_clock()),
                     originator_account_id=s.account_id,
                     message_type=req.message_type,
                     originator_account_name=s.account_name,
@@ -330,9 +338,9 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         whisper_to = ""
         if req.message_type == ChatMessageType.WHISPER and targets:
             whisper_to = targets[0].account_name
-        self.svc.engine.bus.publish(
+        self.svc.deps.publish(
             ChatLine(
-                ts=self.svc.engine.wall_clock(),
+                ts=self.svc.deps.wall_clock(),
                 group=s.group,
                 channel=channel.name if channel else "",
                 sender=s.account_name,
@@ -361,21 +369,19 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         ch = lobby.channels.get(s.channel_id) if s.channel_id is not None else None
         return [m for m in ch.members if m is not s and m.logged_in] if ch else []
 
-    def _chat_command(self, conn: LobbyConnection, s: Session, line: str) -> None:
-        from clank_lan.commands import run_command
-
+    def _chat_command(self, conn: Link, s: Session, line: str) -> None:
         word = line.split(" ", 1)[0].lower()
         is_operator = s.account_name.lower() in {o.lower() for o in self.svc.config.lobby.operators}
         if word not in READ_ONLY_COMMANDS and not is_operator:
             out = [f"'{word}' is for operators; ask the organiser to add you to lobby.operators"]
         else:
-            out = run_command(self.svc.engine, line, actor=s.account_name)
+            out = self.svc.deps.run_command(line, s.account_name, f"lobby chat from {s.ip}")
         log.info("chat command by %s: %s", s.account_name, line)
         for text in out[:20]:
             conn.send_system_message(text)
 
     @handles(ml.GenericChatSetFilterRequest)
-    def chat_filter(self, conn: LobbyConnection, req) -> None:
+    def chat_filter(self, conn: Link, req, now: float) -> None:
         self.reply(
             conn,
             ml.GenericChatSetFilterResponse(
@@ -384,11 +390,11 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         )
 
     @handles(ml.SetAutoChatHistoryRequest)
-    def chat_history(self, conn: LobbyConnection, req) -> None:
+    def chat_history(self, conn: Link, req, now: float) -> None:
         self.reply(conn, ml.SetAutoChatHistoryResponse(message_id=req.message_id, status=S.SUCCESS))
 
     @handles(ml.BinaryMessage)
-    def binary(self, conn: LobbyConnection, req) -> None:
+    def binary(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         if req.message_type in (1, 4):  # a target
             targets = self._chat_targets(s, ChatMessageType.WHISPER, req.target_account_id)
@@ -409,7 +415,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
 
     # players -------------------------------------------------------------------------------
     @handles(mso.PlayerInfoRequest)
-    def player_info(self, conn: LobbyConnection, req) -> None:
+    def player_info(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         acct = self.svc.db.accounts.get(req.account_id)
         online = self.svc.lobby.logged_in(s.namespace, req.account_id)
@@ -430,7 +436,7 @@ class MlsApp(GameHandlers, SocialHandlers, CommonHandlers, MediusApp):
         )
 
     @handles(mso.FindPlayerRequest)
-    def find_player(self, conn: LobbyConnection, req) -> None:
+    def find_player(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         lobby = self.svc.lobby
         if req.search_type == 0:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import operator
 
-import trio
-
+from clank_lan.dme.world import DmeError
 from clank_lan.protocol.medius import game as mg
 from clank_lan.protocol.medius.enums import (
     CallbackStatus,
@@ -21,16 +20,24 @@ from clank_lan.protocol.medius.enums import (
     NetConnectionType,
 )
 from clank_lan.protocol.medius.structs import NetAddress, NetAddressList, NetConnectionInfo
-from clank_lan.servers.lobby.app import handles, page
+from clank_lan.servers.lobby.app import Link, handles, page
+from clank_lan.servers.lobby.service import HOST_LEAVING_ENDS_GAME, family
 from clank_lan.servers.lobby.state import Game, GameFilter, GamePlayer, Session, WorldStatus
-from clank_lan.servers.lobby_conn import LobbyConnection
-from clank_lan.titles import Hosting, Quirk, title_for_app_id
+from clank_lan.stages import Stage
+from clank_lan.titles import Hosting, Quirk
 
 log = logging.getLogger("clank_lan.mls")
 
 S = CallbackStatus
 _OPS = (operator.lt, operator.le, operator.eq, operator.ge, operator.gt, operator.ne)
 P2P_HOST_TYPES = {GameHostType.PEER_TO_PEER, GameHostType.LAN_PLAY}
+#: Player counts travel as u16 in the game list answers (GameList_ExtraInfoResponse): a game
+#: stored with more could not be listed, and would break the list for every console.
+MAX_PLAYER_COUNT = 0xFFFF
+
+
+def player_counts_fit(min_players: int, max_players: int) -> bool:
+    return 0 <= min_players <= MAX_PLAYER_COUNT and 0 <= max_players <= MAX_PLAYER_COUNT
 
 
 def _field_value(g: Game, field: int) -> int:
@@ -75,16 +82,19 @@ class GameHandlers:
 
     # listing -------------------------------------------------------------------------------
     def _visible_games(self, s: Session) -> list[Game]:
+        """The games of the session's lobby group it could join: a cross-region group lists the
+        other regions' games, but not those of builds whose DME traffic differs (UYA betas)."""
+        can_join = self.svc.groups.can_join_game
         games = [
             g
             for g in self.svc.lobby.games_of(s.group)
-            if g.status != WorldStatus.PENDING_CREATION or g.host is s
+            if (g.status != WorldStatus.PENDING_CREATION or g.host is s) and can_join(s.app_id, g.app_id)
         ]
-        any_of = Quirk.OR_GAME_LIST_FILTERS in title_for_app_id(s.app_id).quirks
+        any_of = Quirk.OR_GAME_LIST_FILTERS in s.title.quirks
         return [g for g in games if passes(g, list(s.game_filters.values()), any_of)]
 
     @handles(mg.GameListRequest)
-    def game_list(self, conn: LobbyConnection, req) -> None:
+    def game_list(self, conn: Link, req, now: float) -> None:
         items = [
             mg.GameListResponse(
                 message_id=req.message_id,
@@ -100,7 +110,7 @@ class GameHandlers:
         self.reply_list(conn, items, self.no_result(mg.GameListResponse, req.message_id))
 
     @handles(mg.GameListExtraInfo0Request, mg.GameListExtraInfoRequest)
-    def game_list_extra(self, conn: LobbyConnection, req) -> None:
+    def game_list_extra(self, conn: Link, req, now: float) -> None:
         ext = isinstance(req, mg.GameListExtraInfoRequest)
         cls = mg.GameListExtraInfoResponse if ext else mg.GameListExtraInfoResponse0
         games = page(self._visible_games(conn.session), req.page_id, req.page_size)
@@ -129,7 +139,7 @@ class GameHandlers:
         return {k: v for k, v in fields.items() if k in names}
 
     @handles(mg.GameInfo0Request, mg.GameInfoRequest)
-    def game_info(self, conn: LobbyConnection, req) -> None:
+    def game_info(self, conn: Link, req, now: float) -> None:
         cls = mg.GameInfoResponse if isinstance(req, mg.GameInfoRequest) else mg.GameInfoResponse0
         g = self.svc.lobby.games.get(req.world_id)
         if g is None or g.group != conn.session.group:
@@ -138,7 +148,7 @@ class GameHandlers:
         self.reply(conn, cls(message_id=req.message_id, status=S.SUCCESS, **self._game_fields(g, cls)))
 
     @handles(mg.GameWorldPlayerListRequest)
-    def game_players(self, conn: LobbyConnection, req) -> None:
+    def game_players(self, conn: Link, req, now: float) -> None:
         g = self.svc.lobby.games.get(req.world_id)
         players = (
             sorted(g.players.values(), key=lambda p: p.index) if g and g.group == conn.session.group else []
@@ -157,9 +167,9 @@ class GameHandlers:
         self.reply_list(conn, items, self.no_result(mg.GameWorldPlayerListResponse, req.message_id))
 
     @handles(mg.FindWorldByNameRequest)
-    def find_world(self, conn: LobbyConnection, req) -> None:
+    def find_world(self, conn: Link, req, now: float) -> None:
         s = conn.session
-        want = req.name.lower()
+        want = req.world_name.lower()
         items = []
         if req.world_type in (0, 2):
             for g in self.svc.lobby.games_of(s.group):
@@ -194,7 +204,7 @@ class GameHandlers:
         self.reply_list(conn, items, self.no_result(mg.FindWorldByNameResponse, req.message_id))
 
     @handles(mg.GetTotalGamesRequest)
-    def total_games(self, conn: LobbyConnection, req) -> None:
+    def total_games(self, conn: Link, req, now: float) -> None:
         n = len(self.svc.lobby.games_of(conn.session.group))
         self.reply(conn, mg.GetTotalGamesResponse(message_id=req.message_id, status=S.SUCCESS, total=n))
 
@@ -205,14 +215,14 @@ class GameHandlers:
         return filter_id
 
     @handles(mg.SetGameListFilter0Request)
-    def set_filter0(self, conn: LobbyConnection, req) -> None:
+    def set_filter0(self, conn: Link, req, now: float) -> None:
         fid = self._add_filter(conn.session, req.filter_field, 0, req.comparison_operator, req.baseline_value)
         self.reply(
             conn, mg.SetGameListFilterResponse0(message_id=req.message_id, status=S.SUCCESS, filter_id=fid)
         )
 
     @handles(mg.SetGameListFilterRequest)
-    def set_filter(self, conn: LobbyConnection, req) -> None:
+    def set_filter(self, conn: Link, req, now: float) -> None:
         fid = self._add_filter(
             conn.session, req.filter_field, req.mask, req.comparison_operator, req.baseline_value
         )
@@ -221,7 +231,7 @@ class GameHandlers:
         )
 
     @handles(mg.ClearGameListFilter0Request, mg.ClearGameListFilterRequest)
-    def clear_filter(self, conn: LobbyConnection, req) -> None:
+    def clear_filter(self, conn: Link, req, now: float) -> None:
         filters = conn.session.game_filters
         if req.filter_id == 0:
             filters.clear()
@@ -231,7 +241,7 @@ class GameHandlers:
         self.reply(conn, mg.ClearGameListFilterResponse(message_id=req.message_id, status=status))
 
     @handles(mg.GetGameListFilterRequest)
-    def get_filters(self, conn: LobbyConnection, req) -> None:
+    def get_filters(self, conn: Link, req, now: float) -> None:
         filters = list(conn.session.game_filters.values())
         if conn.version <= 108:
             items = [
@@ -262,8 +272,13 @@ class GameHandlers:
 
     # create and join -----------------------------------------------------------------------
     @handles(mg.CreateGameRequest0, mg.CreateGame1Request, mg.CreateGameRequest)
-    def create_game(self, conn: LobbyConnection, req) -> None:
+    def create_game(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
+        if not self.svc.limits.allow_game(s.session_key, conn.peer_label, now):
+            # (answered without a log line of its own: the limiter logs, rate-limited)
+            status = S.EXCEEDS_MAX_WORLDS
+            self.reply(conn, mg.CreateGameResponse(message_id=req.message_id, status=status, world_id=-1))
+            return
         lobby = self.svc.lobby
         name = req.game_name.strip()
         if not name:
@@ -272,7 +287,11 @@ class GameHandlers:
         if lobby.game_name_taken(s.group, name):
             self._create_fail(conn, req, S.GAME_NAME_EXISTS, f"name {name!r} is taken")
             return
-        title = title_for_app_id(s.app_id)
+        if not player_counts_fit(req.min_players, req.max_players):
+            why = f"player counts {req.min_players}..{req.max_players} out of range"
+            self._create_fail(conn, req, S.INVALID_REQUEST_MSG, why)
+            return
+        title = s.title
         p2p = req.game_host_type in P2P_HOST_TYPES or title.hosting is Hosting.P2P
         generic = [getattr(req, f"generic_field_{i}", 0) or 0 for i in range(1, 9)]
         g = lobby.add_game(
@@ -280,7 +299,7 @@ class GameHandlers:
             app_id=s.app_id,
             name=name,
             host_type=req.game_host_type,
-            created_at=self.svc.engine.wall_clock(),
+            created_at=self.svc.deps.wall_clock(),
             channel_id=s.channel_id,
             password=req.game_password,
             spectator_password=getattr(req, "spectator_password", "") or "",
@@ -293,25 +312,27 @@ class GameHandlers:
             attributes=getattr(req, "attributes", 0) or 0,
         )
         g.host = s
-        g.idle_deadline = trio.current_time() + self.svc.config.timeouts.dme_empty_world
+        g.ends_with_host = family(title) in HOST_LEAVING_ENDS_GAME
+        g.idle_deadline = now + self.svc.config.timeouts.dme_empty_world
         if p2p:
             g.status = WorldStatus.STAGING
         else:
             dme = self.svc.dme
-            if (
-                dme is None
-                or not self.svc.engine.services.get("dme_tcp", None)
-                or not self.svc.engine.services["dme_tcp"].up
-            ):
+            if dme is None or not self.svc.deps.dme_up():
                 lobby.remove_game(g)
                 self._create_fail(conn, req, S.TRANSACTION_TIMED_OUT, "the DME is not running")
                 return
-            g.dme_world_id = dme.create_world(
-                app_id=s.app_id, max_players=g.max_players, version=conn.version
-            )
+            try:
+                g.dme_world_id = dme.create_world(
+                    app_id=s.app_id, max_players=g.max_players, version=conn.version
+                )
+            except DmeError as exc:  # e.g. more players than a DME world holds: nothing is left behind
+                lobby.remove_game(g)
+                self._create_fail(conn, req, S.DME_ERROR, f"the DME refused the world: {exc}")
+                return
             g.status = WorldStatus.STAGING  # the in-process DME confirmed the world at once
         self.reply(conn, mg.CreateGameResponse(message_id=req.message_id, status=S.SUCCESS, world_id=g.id))
-        self.svc.stage(s, conn.peer[0], "game-created", f"game {g.id} {name!r}")
+        self.svc.stage(s, conn.peer, Stage.GAME_CREATED, f"game {g.id} {name!r}")
         log.info(
             "MLS %s: %s created game %d %r (%s)",
             conn.peer_label,
@@ -321,12 +342,12 @@ class GameHandlers:
             "p2p" if p2p else "dme",
         )
 
-    def _create_fail(self, conn: LobbyConnection, req, status: int, why: str) -> None:
+    def _create_fail(self, conn: Link, req, status: int, why: str) -> None:
         log.info("MLS %s: create game refused: %s", conn.peer_label, why)
         self.reply(conn, mg.CreateGameResponse(message_id=req.message_id, status=status, world_id=-1))
 
     @handles(mg.JoinGameRequest0, mg.JoinGameRequest)
-    def join_game(self, conn: LobbyConnection, req) -> None:
+    def join_game(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         lobby = self.svc.lobby
         world_id = req.world_id
@@ -339,14 +360,31 @@ class GameHandlers:
         if g is None or g.group != s.group or g.status == WorldStatus.CLOSED:
             self._join_fail(conn, req, S.GAME_NOT_FOUND, f"no game {req.world_id}")
             return
+        if not self.svc.groups.can_join_game(s.app_id, g.app_id):
+            self._join_fail(
+                conn, req, S.GAME_NOT_FOUND, f"game {g.id} is of app id {g.app_id}, another DME format"
+            )
+            return
         if g.password and g.password != req.game_password and g.host is not s:
             self._join_fail(conn, req, S.INVALID_PASSWORD, "wrong game password")
             return
         if s.session_key not in g.players and len(g.players) >= g.max_players:
             self._join_fail(conn, req, S.WORLD_IS_FULL, "game is full")
             return
-        title = title_for_app_id(s.app_id)
+        refusal = self.svc.deps.admission.check_join(s.account_name, g)
+        if refusal is not None:
+            self._join_fail(conn, req, S.REQUEST_DENIED, f"{s.account_name!r} not admitted: {refusal}")
+            return
+        title = s.title
         dme_world = g.dme_world_id
+        if g.hosted:
+            # Registered through MGCL: the host admits the joiner and hands out its access key
+            # (ServerJoinGameRequest / Response); the answer reaches the console from there.
+            events = self.svc.mgcl.request_join(
+                conn, req.message_id, g.id, s.session_key, req.game_password, now
+            )
+            self.svc.route_mgcl(events)
+            return
         if dme_world is None:
             self._join_p2p(conn, req, s, g)
             return
@@ -354,7 +392,7 @@ class GameHandlers:
         assert dme is not None
         try:
             index, access_key = dme.reserve_slot(dme_world, s.session_key, s.account_id, s.account_name)
-        except Exception as exc:  # the DME refused: world gone or full
+        except DmeError as exc:  # the DME refused: world gone, closing or full
             self._join_fail(conn, req, S.DME_ERROR, f"DME refused the slot: {exc}")
             return
         g.players[s.session_key] = GamePlayer(session=s, index=index, access_key=access_key)
@@ -370,7 +408,7 @@ class GameHandlers:
                     NetAddress(
                         address_type=NetAddressType.EXTERNAL,
                         address=self.svc.advertised_ip,
-                        port=self.svc.engine.port("dme_tcp"),
+                        port=self.svc.deps.port("dme_tcp"),
                     ),
                     self.svc.nat_address(),
                 )
@@ -386,10 +424,10 @@ class GameHandlers:
                 message_id=req.message_id, status=S.SUCCESS, game_host_type=g.host_type, connect_info=info
             ),
         )
-        self.svc.stage(s, conn.peer[0], "game-joined", f"game {g.id} slot {index}")
+        self.svc.stage(s, conn.peer, Stage.GAME_JOINED, f"game {g.id} slot {index}")
         log.info("MLS %s: %s joins game %d %r as slot %d", conn.peer_label, s.label(), g.id, g.name, index)
 
-    def _join_p2p(self, conn: LobbyConnection, req, s: Session, g: Game) -> None:
+    def _join_p2p(self, conn: Link, req, s: Session, g: Game) -> None:
         """Peer-to-peer: the host console is the server; hand joiners the host's addresses."""
         offered = getattr(req, "address_list", None)
         if g.host is s and offered is not None and any(a.address for a in offered.addresses):
@@ -421,15 +459,15 @@ class GameHandlers:
                 message_id=req.message_id, status=S.SUCCESS, game_host_type=g.host_type, connect_info=info
             ),
         )
-        self.svc.stage(s, conn.peer[0], "game-joined", f"p2p game {g.id}")
+        self.svc.stage(s, conn.peer, Stage.GAME_JOINED, f"p2p game {g.id}")
 
-    def _join_fail(self, conn: LobbyConnection, req, status: int, why: str) -> None:
+    def _join_fail(self, conn: Link, req, status: int, why: str) -> None:
         log.info("MLS %s: join refused: %s", conn.peer_label, why)
         self.reply(conn, mg.JoinGameResponse(message_id=req.message_id, status=status))
 
     # reports -------------------------------------------------------------------------------
     @handles(mg.WorldReport0, mg.WorldReport)
-    def world_report(self, conn: LobbyConnection, rep) -> None:
+    def world_report(self, conn: Link, rep, now: float) -> None:
         s: Session = conn.session
         g = self.svc.lobby.games.get(rep.world_id)
         if g is None or g.host is not s:
@@ -438,8 +476,11 @@ class GameHandlers:
             return  # once closed, always closed
         g.name = rep.game_name or g.name
         g.stats = bytes(rep.game_stats)
-        g.min_players = rep.min_players
-        g.max_players = rep.max_players or g.max_players
+        if player_counts_fit(rep.min_players, rep.max_players):
+            g.min_players = rep.min_players
+            g.max_players = rep.max_players or g.max_players
+        else:
+            log.info("MLS %s: world report with player counts out of range; kept", conn.peer_label)
         g.game_level = rep.game_level
         g.skill_level = rep.player_skill_level
         g.rules_set = rep.rules_set
@@ -452,14 +493,14 @@ class GameHandlers:
         except ValueError:
             status = g.status
         if status == WorldStatus.ACTIVE and g.started_at is None:
-            g.started_at = self.svc.engine.wall_clock()
+            g.started_at = self.svc.deps.wall_clock()
         g.status = status
         if status == WorldStatus.CLOSED:
-            g.ended_at = self.svc.engine.wall_clock()
+            g.ended_at = self.svc.deps.wall_clock()
             self.svc.remove_game(g, "host closed the world")
 
     @handles(mg.PlayerReport)
-    def player_report(self, conn: LobbyConnection, rep) -> None:
+    def player_report(self, conn: Link, rep, now: float) -> None:
         s: Session = conn.session
         if s.anonymous:
             return
@@ -468,7 +509,7 @@ class GameHandlers:
             self.svc.db.accounts.set_stats(s.account_id, bytes(rep.stats))
 
     @handles(mg.EndGameReport)
-    def end_game_report(self, conn: LobbyConnection, rep) -> None:
+    def end_game_report(self, conn: Link, rep, now: float) -> None:
         g = self.svc.lobby.games.get(rep.world_id)
         if g is None:
             return
@@ -481,5 +522,8 @@ class GameHandlers:
             rep.final_score,
         )
         g.status = WorldStatus.CLOSED
-        g.ended_at = self.svc.engine.wall_clock()
+        g.ended_at = self.svc.deps.wall_clock()
+        self.svc.deps.admission.on_end_game_report(
+            g.id, rep.winning_team, rep.winning_player, rep.final_score, g.ended_at
+        )
         self.svc.remove_game(g, "end-game report")

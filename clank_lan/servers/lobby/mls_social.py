@@ -10,20 +10,16 @@ import logging
 from clank_lan.db.errors import AlreadyExists, AlreadyInClan, DbError, NotClanMember, NotFound
 from clank_lan.db.records import InvitationStatus
 from clank_lan.protocol.medius import account as ma
-from clank_lan.protocol.medius import files as mf
 from clank_lan.protocol.medius import ladder as mld
 from clank_lan.protocol.medius import social as mso
 from clank_lan.protocol.medius.enums import CallbackStatus, PlayerStatus
 from clank_lan.protocol.medius.structs import PlayerOnlineState
-from clank_lan.servers.lobby.app import handles
+from clank_lan.servers.lobby.app import Link, handles
 from clank_lan.servers.lobby.state import Session
-from clank_lan.servers.lobby_conn import LobbyConnection
 
 log = logging.getLogger("clank_lan.mls")
 
 S = CallbackStatus
-#: What Sony's MLS answered for a file it did not have (b41 frame 94): DB_ERROR, transfer status 0.
-_NO_SUCH_FILE_STATUS = CallbackStatus.DB_ERROR
 
 
 class SocialHandlers:
@@ -66,13 +62,13 @@ class SocialHandlers:
         acct = self.svc.db.accounts.get(account_id)
         return acct.name if acct else ""
 
-    def _registered(self, conn: LobbyConnection) -> Session | None:
+    def _registered(self, conn: Link) -> Session | None:
         s: Session = conn.session
         return None if s.anonymous else s
 
     # stats and ladders ---------------------------------------------------------------------
     @handles(ma.AccountUpdateStatsRequest, ma.AccountUpdateStatsOpenAccessRequest)
-    def update_stats(self, conn: LobbyConnection, req) -> None:
+    def update_stats(self, conn: Link, req, now: float) -> None:
         cls = (
             ma.AccountUpdateStatsResponse
             if isinstance(req, ma.AccountUpdateStatsRequest)
@@ -86,7 +82,7 @@ class SocialHandlers:
         self.reply(conn, cls(message_id=req.message_id, status=S.SUCCESS))
 
     @handles(mld.GetLadderStatsWideRequest)
-    def get_wide(self, conn: LobbyConnection, req) -> None:
+    def get_wide(self, conn: Link, req, now: float) -> None:
         if req.ladder_type == 1:
             clan = self.svc.db.clans.get(req.account_id_or_clan_id)
             values = tuple(clan.wide) if clan else None
@@ -107,7 +103,7 @@ class SocialHandlers:
         )
 
     @handles(mld.UpdateLadderStatsWideRequest)
-    def update_wide(self, conn: LobbyConnection, req) -> None:
+    def update_wide(self, conn: Link, req, now: float) -> None:
         s = self._registered(conn)
         status = S.SUCCESS
         if s is None:
@@ -122,7 +118,7 @@ class SocialHandlers:
         self.reply(conn, mld.UpdateLadderStatsWideResponse(message_id=req.message_id, status=status))
 
     @handles(mld.UpdateLadderStatsRequest)
-    def update_ladder(self, conn: LobbyConnection, req) -> None:
+    def update_ladder(self, conn: Link, req, now: float) -> None:
         s = self._registered(conn)
         if s is None:
             self.reply(
@@ -133,7 +129,7 @@ class SocialHandlers:
         self.reply(conn, mld.UpdateLadderStatsResponse(message_id=req.message_id, status=S.SUCCESS))
 
     @handles(mld.GetLadderStatsRequest)
-    def get_ladder(self, conn: LobbyConnection, req) -> None:
+    def get_ladder(self, conn: Link, req, now: float) -> None:
         acct = self.svc.db.accounts.get(req.account_id_or_clan_id)
         if acct is None:
             self.reply(conn, mld.GetLadderStatsResponse(message_id=req.message_id, status=S.NO_RESULT))
@@ -144,7 +140,7 @@ class SocialHandlers:
         )
 
     @handles(mld.LadderPositionExtraInfoRequest)
-    def ladder_position_extra(self, conn: LobbyConnection, req) -> None:
+    def ladder_position_extra(self, conn: Link, req, now: float) -> None:
         accounts = self.svc.db.accounts
         try:
             pos, total = accounts.ladder_position(
@@ -163,7 +159,7 @@ class SocialHandlers:
         )
 
     @handles(mld.LadderListExtraInfoRequest, mld.LadderListExtraInfo0Request)
-    def ladder_list(self, conn: LobbyConnection, req) -> None:
+    def ladder_list(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         try:
             page = self.svc.db.accounts.ladder_page(
@@ -195,7 +191,7 @@ class SocialHandlers:
         return bytes(acct.stats) if acct else bytes(256)
 
     @handles(mld.GetTotalRankingsRequest)
-    def total_rankings(self, conn: LobbyConnection, req) -> None:
+    def total_rankings(self, conn: Link, req, now: float) -> None:
         n = self.svc.db.accounts.total_rankings(conn.session.namespace)
         self.reply(
             conn, mld.GetTotalRankingsResponse(message_id=req.message_id, status=S.SUCCESS, total_rankings=n)
@@ -206,7 +202,7 @@ class SocialHandlers:
         return self.svc.db.buddies.of(s.account_id) if not s.anonymous else []
 
     @handles(mso.GetBuddyListRequest)
-    def buddy_list(self, conn: LobbyConnection, req) -> None:
+    def buddy_list(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         items = [
             mso.GetBuddyListResponse(
@@ -221,7 +217,7 @@ class SocialHandlers:
         self.reply_list(conn, items, self.no_result(mso.GetBuddyListResponse, req.message_id))
 
     @handles(mso.GetBuddyListExtraInfoRequest)
-    def buddy_list_extra(self, conn: LobbyConnection, req) -> None:
+    def buddy_list_extra(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         items = [
             mso.GetBuddyListExtraInfoResponse(
@@ -236,7 +232,7 @@ class SocialHandlers:
         self.reply_list(conn, items, self.no_result(mso.GetBuddyListExtraInfoResponse, req.message_id))
 
     @handles(mso.AddToBuddyListRequest)
-    def add_buddy(self, conn: LobbyConnection, req) -> None:
+    def add_buddy(self, conn: Link, req, now: float) -> None:
         s = self._registered(conn)
         status = S.SUCCESS
         if s is None or self.svc.db.accounts.get(req.account_id) is None or req.account_id == s.account_id:
@@ -246,7 +242,7 @@ class SocialHandlers:
         self.reply(conn, mso.AddToBuddyListResponse(message_id=req.message_id, status=status))
 
     @handles(mso.RemoveFromBuddyListRequest)
-    def remove_buddy(self, conn: LobbyConnection, req) -> None:
+    def remove_buddy(self, conn: Link, req, now: float) -> None:
         s = self._registered(conn)
         ok = s is not None and self.svc.db.buddies.remove(s.account_id, req.account_id)
         self.reply(
@@ -257,7 +253,7 @@ class SocialHandlers:
         )
 
     @handles(mso.AddToBuddyListConfirmationRequest)
-    def buddy_confirmation(self, conn: LobbyConnection, req) -> None:
+    def buddy_confirmation(self, conn: Link, req, now: float) -> None:
         """Ask the target to confirm; they answer with AddToBuddyListFwdConfirmationResponse."""
         s = self._registered(conn)
         target = self.svc.db.accounts.get(req.target_account_id)
@@ -285,10 +281,10 @@ class SocialHandlers:
                             add_type=req.add_type,
                         ),
                     )
-        s.pending_buddy_reply = (conn, req.message_id)  # type: ignore[attr-defined]
+        s.pending_buddy_reply = (conn, req.message_id)
 
     @handles(mso.AddToBuddyListFwdConfirmationResponse)
-    def buddy_confirmation_answer(self, conn: LobbyConnection, req) -> None:
+    def buddy_confirmation_answer(self, conn: Link, req, now: float) -> None:
         s = self._registered(conn)
         if s is None:
             return
@@ -299,9 +295,10 @@ class SocialHandlers:
             log.info("MLS %s: buddy confirmation: %s", conn.peer_label, exc)
             return
         origin = self._online(s, req.originator_account_id)
-        pending = getattr(origin, "pending_buddy_reply", None) if origin else None
+        pending = origin.pending_buddy_reply if origin else None
         if pending:
             oconn, mid = pending
+            origin.pending_buddy_reply = None
             self.reply(
                 oconn,
                 mso.AddToBuddyListConfirmationResponse(
@@ -313,7 +310,7 @@ class SocialHandlers:
             )
 
     @handles(mso.GetBuddyInvitationsRequest)
-    def buddy_invitations(self, conn: LobbyConnection, req) -> None:
+    def buddy_invitations(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         reqs = [] if s.anonymous else self.svc.db.buddies.requests_for(s.account_id)
         items = [
@@ -330,7 +327,7 @@ class SocialHandlers:
 
     # ignore list ---------------------------------------------------------------------------
     @handles(mso.GetIgnoreListRequest)
-    def ignore_list(self, conn: LobbyConnection, req) -> None:
+    def ignore_list(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         ignores = [] if s.anonymous else self.svc.db.ignores.of(s.account_id)
         items = [
@@ -346,7 +343,7 @@ class SocialHandlers:
         self.reply_list(conn, items, self.no_result(mso.GetIgnoreListResponse, req.message_id))
 
     @handles(mso.AddToIgnoreListRequest)
-    def add_ignore(self, conn: LobbyConnection, req) -> None:
+    def add_ignore(self, conn: Link, req, now: float) -> None:
         s = self._registered(conn)
         status = S.SUCCESS
         if s is None or self.svc.db.accounts.get(req.ignore_account_id) is None:
@@ -356,7 +353,7 @@ class SocialHandlers:
         self.reply(conn, mso.AddToIgnoreListResponse(message_id=req.message_id, status=status))
 
     @handles(mso.RemoveFromIgnoreListRequest)
-    def remove_ignore(self, conn: LobbyConnection, req) -> None:
+    def remove_ignore(self, conn: Link, req, now: float) -> None:
         s = self._registered(conn)
         ok = s is not None and self.svc.db.ignores.remove(s.account_id, req.ignore_account_id)
         self.reply(
@@ -367,7 +364,7 @@ class SocialHandlers:
         )
 
     # clans ---------------------------------------------------------------------------------
-    def _clan_answer(self, conn: LobbyConnection, cls, req, fn) -> None:
+    def _clan_answer(self, conn: Link, cls, req, fn) -> None:
         """Run a clan write; map database refusals to a Medius status."""
         try:
             fn()
@@ -378,7 +375,7 @@ class SocialHandlers:
         self.reply(conn, cls(message_id=req.message_id, status=status))
 
     @handles(mso.CreateClanRequest)
-    def create_clan(self, conn: LobbyConnection, req) -> None:
+    def create_clan(self, conn: Link, req, now: float) -> None:
         s = self._registered(conn)
         if s is None:
             self.reply(
@@ -403,7 +400,7 @@ class SocialHandlers:
         }
 
     @handles(mso.GetClanByIDRequest)
-    def clan_by_id(self, conn: LobbyConnection, req) -> None:
+    def clan_by_id(self, conn: Link, req, now: float) -> None:
         clan = self.svc.db.clans.get(req.clan_id)
         if clan is None:
             self.reply(conn, mso.GetClanByIDResponse(message_id=req.message_id, status=S.CLAN_NOT_FOUND))
@@ -419,7 +416,7 @@ class SocialHandlers:
         )
 
     @handles(mso.GetClanByNameRequest)
-    def clan_by_name(self, conn: LobbyConnection, req) -> None:
+    def clan_by_name(self, conn: Link, req, now: float) -> None:
         clan = self.svc.db.clans.by_name(conn.session.namespace, req.clan_name)
         if clan is None:
             self.reply(conn, mso.GetClanByNameResponse(message_id=req.message_id, status=S.CLAN_NOT_FOUND))
@@ -432,7 +429,7 @@ class SocialHandlers:
         )
 
     @handles(mso.GetMyClansRequest)
-    def my_clans(self, conn: LobbyConnection, req) -> None:
+    def my_clans(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         clans = [] if s.anonymous else self.svc.db.clans.of_account(s.account_id)
         items = [
@@ -452,7 +449,7 @@ class SocialHandlers:
         return self.svc.db.clans.get(member.clan_id) if member else None
 
     @handles(mso.InvitePlayerToClanRequest)
-    def invite_to_clan(self, conn: LobbyConnection, req) -> None:
+    def invite_to_clan(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         clan = self._my_clan(s)
         if clan is None or clan.leader_id != s.account_id:
@@ -468,7 +465,7 @@ class SocialHandlers:
         )
 
     @handles(mso.CheckMyClanInvitationsRequest)
-    def my_invitations(self, conn: LobbyConnection, req) -> None:
+    def my_invitations(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         invs = [] if s.anonymous else self.svc.db.clans.invitations_for(s.account_id)
         items = []
@@ -491,7 +488,7 @@ class SocialHandlers:
         self.reply_list(conn, items, self.no_result(mso.CheckMyClanInvitationsResponse, req.message_id))
 
     @handles(mso.RespondToClanInvitationRequest)
-    def respond_invitation(self, conn: LobbyConnection, req) -> None:
+    def respond_invitation(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
 
         def act() -> None:
@@ -505,7 +502,7 @@ class SocialHandlers:
         self._clan_answer(conn, mso.RespondToClanInvitationResponse, req, act)
 
     @handles(mso.RemovePlayerFromClanRequest)
-    def leave_clan(self, conn: LobbyConnection, req) -> None:
+    def leave_clan(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         clan_id = req.clan_id or s.clan_id
         target = req.player_account_id or s.account_id
@@ -524,7 +521,7 @@ class SocialHandlers:
         self._clan_answer(conn, mso.RemovePlayerFromClanResponse, req, act)
 
     @handles(mso.DisbandClanRequest)
-    def disband(self, conn: LobbyConnection, req) -> None:
+    def disband(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         clan = self.svc.db.clans.get(req.clan_id or s.clan_id)
         if clan is None or clan.leader_id != s.account_id:
@@ -540,7 +537,7 @@ class SocialHandlers:
         self._clan_answer(conn, mso.DisbandClanResponse, req, act)
 
     @handles(mso.GetClanMemberListRequest)
-    def clan_members(self, conn: LobbyConnection, req) -> None:
+    def clan_members(self, conn: Link, req, now: float) -> None:
         members = self.svc.db.clans.members(req.clan_id)
         items = [
             mso.GetClanMemberListResponse(
@@ -554,7 +551,7 @@ class SocialHandlers:
         self.reply_list(conn, items, self.no_result(mso.GetClanMemberListResponse, req.message_id))
 
     @handles(mso.GetClanMemberListExtraInfoRequest)
-    def clan_members_extra(self, conn: LobbyConnection, req) -> None:
+    def clan_members_extra(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         members = self.svc.db.clans.members(req.clan_id)
         items = []
@@ -577,7 +574,7 @@ class SocialHandlers:
         self.reply_list(conn, items, self.no_result(mso.GetClanMemberListExtraInfoResponse, req.message_id))
 
     @handles(mso.UpdateClanStatsRequest)
-    def clan_stats(self, conn: LobbyConnection, req) -> None:
+    def clan_stats(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         clan = self._my_clan(s)
         if clan is None or clan.id != req.clan_id:
@@ -591,7 +588,7 @@ class SocialHandlers:
         )
 
     @handles(mso.SendClanMessageRequest)
-    def clan_message(self, conn: LobbyConnection, req) -> None:
+    def clan_message(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
         clan = self._my_clan(s)
         if clan is None:
@@ -605,7 +602,7 @@ class SocialHandlers:
         )
 
     @handles(mso.GetMyClanMessagesRequest)
-    def my_clan_messages(self, conn: LobbyConnection, req) -> None:
+    def my_clan_messages(self, conn: Link, req, now: float) -> None:
         msgs = self.svc.db.clans.messages(req.clan_id, start=req.start, count=req.page_size or None)
         items = [
             mso.GetMyClanMessagesResponse(
@@ -614,14 +611,6 @@ class SocialHandlers:
             for m in msgs
         ]
         self.reply_list(conn, items, self.no_result(mso.GetMyClanMessagesResponse, req.message_id))
-
-    # files: the lobby serves none --------------------------------------------------------------
-    @handles(mf.FileDownloadRequest)
-    def file_download(self, conn: LobbyConnection, req) -> None:
-        self.reply(
-            conn,
-            mf.FileDownloadResponse(message_id=req.message_id, status=_NO_SUCH_FILE_STATUS, xfer_status=0),
-        )
 
 
 def _clan_status(exc: DbError) -> int:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from clank_lan.protocol.medius import universe as mu
 from clank_lan.protocol.medius.enums import UniverseInfo
-from clank_lan.servers.lobby.app import MediusApp, handles
-from clank_lan.servers.lobby_conn import LobbyConnection
-from clank_lan.titles import title_for_app_id
+from clank_lan.servers.lobby.app import Link, MediusApp, handles
+from clank_lan.stages import Stage
 
 NEWS = "clank-lan: PlayStation 2 online on your LAN."
 
@@ -14,14 +13,14 @@ NEWS = "clank-lan: PlayStation 2 online on your LAN."
 class MuisApp(MediusApp):
     name = "MUIS"
 
-    def on_connect(self, conn: LobbyConnection, req) -> str | None:
-        self.svc.title(req.app_id)
-        self.svc.stage(None, conn.peer[0], "muis", f"app id {req.app_id}")
+    def on_connect(self, conn: Link, req, now: float) -> str | None:
+        super().on_connect(conn, req, now)
+        self.svc.stage(None, conn.peer, Stage.MUIS, f"app id {req.app_id}")
         return None
 
     @handles(mu.GetUniverseInformationRequest, mu.GetUniverseExtraInfoRequest)
-    def universe(self, conn: LobbyConnection, req) -> None:
-        title = title_for_app_id(conn.app_id)
+    def universe(self, conn: Link, req, now: float) -> None:
+        title = conn.title
         wanted = req.info_type
         if wanted & UniverseInfo.SVO_URL:  # Sony's MUIS sends an (empty) SVO URL first
             self.reply(conn, mu.UniverseSvoURLResponse(message_id=req.message_id))
@@ -35,7 +34,7 @@ class MuisApp(MediusApp):
                 universe_id=1,
                 universe_name=name[:127],
                 dns=self.svc.advertised_ip,
-                port=self.svc.engine.port("mas"),
+                port=self.svc.deps.port("mas"),
                 description="PlayStation 2 online games on your LAN",
                 universe_status=1,
                 user_count=sum(1 for s in self.svc.lobby.sessions.values() if s.logged_in),

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from clank_lan.titles import Title
+
 
 class WorldStatus(enum.IntEnum):
     INACTIVE = 0
@@ -49,12 +51,15 @@ class Session:
     session_key: str
     access_key: str
     app_id: int
-    title_key: str
+    #: Resolved once, when the session begins (every handler reads it from here).
+    title: Title
     group: str  # lobby group: who sees whose channels and games
     namespace: str  # account namespace (title family)
     medius_version: int
     ip: str
     created_at: float
+    #: The session's serial number (never reused, not a secret: anonymous account ids use it).
+    number: int = 0
     account_id: int = 0
     account_name: str = ""
     logged_in: bool = False
@@ -73,15 +78,16 @@ class Session:
     #: Monotonic deadline after which a session without connections is destroyed.
     orphan_deadline: float | None = None
     stage: set[str] = field(default_factory=set)
+    #: A buddy confirmation this console asked for: where and under which id to answer it.
+    pending_buddy_reply: tuple[AppSink, str] | None = None
+
+    @property
+    def title_key(self) -> str:
+        return self.title.key
 
     @property
     def online(self) -> bool:
         return bool(self.connections)
-
-    def send_app(self, payload: bytes) -> None:
-        """Deliver to the newest live connection (the MLS once the console got there)."""
-        if self.connections:
-            self.connections[-1].send_app(payload)
 
     def label(self) -> str:
         who = self.account_name or "(not logged in)"
@@ -133,12 +139,17 @@ class Game:
     players: dict[str, GamePlayer] = field(default_factory=dict)  # by session key
     #: Monotonic deadline after which an unused world is removed.
     idle_deadline: float | None = None
+    #: Whether the game ends when its host (DME index 0) leaves (the title family decides).
+    ends_with_host: bool = False
     started_at: float | None = None
     ended_at: float | None = None
     #: The DME world of a client-server game; None for a peer-to-peer one.
     dme_world_id: int | None = None
     #: Peer-to-peer: the host console's own addresses (a NetAddressList), given to joiners.
     host_addresses: object | None = None
+    #: Registered by its host console through MGCL on the MPS port (``mgcl_games``): joins go
+    #: through the host, and the game lives as long as the host's registration.
+    hosted: bool = False
 
     def free_index(self) -> int:
         used = {p.index for p in self.players.values()}
@@ -150,8 +161,21 @@ class Game:
 
 
 def new_access_key(rng: Callable[[int], bytes]) -> str:
-    """12 random bytes, base64: 16 characters, fits the 17-byte field with its NUL."""
+    """12 random bytes, base64: 16 characters, fits the 17-byte field with its NUL. Session keys
+    are made the same way: a key a console presents must not be guessable (a counter was)."""
     return base64.b64encode(rng(12)).decode("ascii")
+
+
+#: Draws of a fresh key before a random source that keeps repeating itself is called broken.
+KEY_DRAWS = 64
+
+
+def _fresh_key(rng: Callable[[int], bytes], taken: dict[str, Session]) -> str:
+    for _ in range(KEY_DRAWS):
+        key = new_access_key(rng)
+        if key not in taken:
+            return key
+    raise RuntimeError(f"the random source gave {KEY_DRAWS} keys already in use")
 
 
 class Lobby:
@@ -169,19 +193,20 @@ class Lobby:
 
     # sessions -----------------------------------------------------------------------------
     def new_session(self, **kw) -> Session:
-        key = str(next(self._session_ids))
-        access = new_access_key(self.rng)
-        while access in self.by_access:
-            access = new_access_key(self.rng)
-        s = Session(session_key=key, access_key=access, **kw)
+        key = _fresh_key(self.rng, self.sessions)
+        access = _fresh_key(self.rng, self.by_access)
+        s = Session(session_key=key, access_key=access, number=next(self._session_ids), **kw)
         self.sessions[key] = s
         self.by_access[access] = s
         return s
 
-    def find(self, access_key: str = "", session_key: str = "") -> Session | None:
+    def find(self, access_key: str, session_key: str = "") -> Session | None:
+        """The session whose access key is exactly ``access_key``; a session key, when given, must
+        be that session's too. Nothing is found by session key alone: it travels in clear in
+        many messages, the access key is the secret."""
         s = self.by_access.get(access_key) if access_key else None
-        if s is None and session_key:
-            s = self.sessions.get(session_key)
+        if s is None or (session_key and session_key != s.session_key):
+            return None
         return s
 
     def logged_in(self, namespace: str, account_id: int) -> Session | None:
@@ -224,8 +249,12 @@ class Lobby:
             s.channel_id = None
 
     # games --------------------------------------------------------------------------------
-    def add_game(self, **kw) -> Game:
-        g = Game(id=next(self._game_ids), **kw)
+    def new_game_id(self) -> int:
+        """A fresh world id: lobby-made and console-hosted (MGCL) games share one id space."""
+        return next(self._game_ids)
+
+    def add_game(self, game_id: int | None = None, **kw) -> Game:
+        g = Game(id=self.new_game_id() if game_id is None else game_id, **kw)
         self.games[g.id] = g
         return g
 

@@ -1,0 +1,318 @@
+"""The trio TCP shell on memory streams and a fake clock: replies, timers, output overflow, the
+close grace, an internal error closing only its connection, and the accept retry when out of
+file descriptors. No sockets, no sleeps: ``autojump_clock`` moves time when every task waits."""
+
+from __future__ import annotations
+
+import errno
+import logging
+
+import pytest
+import trio
+import trio.testing
+
+from clank_lan.protocol.errors import ProtocolError
+from clank_lan.rt.outbox import Outbox
+from clank_lan.servers import tcp
+
+PEER = ("10.0.0.9", 40000)
+LOCAL = ("10.0.0.1", 10078)
+
+
+class Echo:
+    """A sans-IO protocol for the tests: echoes, and obeys a few commands."""
+
+    def __init__(self, limit: int = 1024, tick: float | None = None, tick_size: int = 4) -> None:
+        self.outbox = Outbox(limit)
+        self.lost: list[str] = []
+        self.ticks: list[float] = []
+        self.tick = tick
+        self.tick_size = tick_size
+        self.next_at: float | None = None
+
+    def data_received(self, data: bytes, now: float) -> None:
+        if data == b"boom":
+            raise RuntimeError("a bug in a handler")
+        if data == b"bad":
+            raise ProtocolError("not a frame", data=data)
+        if data.startswith(b"bye"):
+            self.outbox.push(b"farewell")
+            self.outbox.close("the protocol said bye")
+            return
+        self.outbox.push(data.upper())
+
+    def next_deadline(self) -> float | None:
+        if self.tick is None:
+            return None
+        if self.next_at is None:
+            self.next_at = trio.current_time() + self.tick
+        return self.next_at
+
+    def on_timer(self, now: float) -> None:
+        self.ticks.append(now)
+        self.outbox.push(b"t" * self.tick_size)
+        assert self.tick is not None
+        self.next_at = now + self.tick
+
+    def connection_lost(self, reason: str, now: float) -> None:
+        self.lost.append(reason)
+        self.lost_at = now
+
+
+async def receive_exactly(stream: trio.abc.ReceiveStream, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        chunk = await stream.receive_some(n - len(out))
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+async def test_replies_and_the_peer_closing(autojump_clock):
+    ours, theirs = trio.testing.memory_stream_pair()
+    proto = Echo()
+    async with trio.open_nursery() as nursery:
+        result: list[str] = []
+        nursery.start_soon(lambda: _collect(result, tcp.run_stream(ours, proto, "test")))
+        await theirs.send_all(b"hello")
+        assert await receive_exactly(theirs, 5) == b"HELLO"
+        await theirs.aclose()
+    assert result == ["peer closed the connection"] and proto.lost == result
+
+
+async def _collect(into: list, coro) -> None:
+    into.append(await coro)
+
+
+async def test_timers_fire_at_their_deadline_and_write_on_their_own(autojump_clock):
+    ours, theirs = trio.testing.memory_stream_pair()
+    proto = Echo(tick=5.0)
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(tcp.run_stream, ours, proto, "test")
+        assert await receive_exactly(theirs, 8) == b"tttttttt"  # two ticks, nobody sent anything
+        assert [t - start for t in proto.ticks] == [5.0, 10.0]
+        nursery.cancel_scope.cancel()
+    assert proto.lost == ["closed"]  # shutdown still tells the protocol
+
+
+async def test_a_peer_that_stops_reading_is_dropped_when_the_outbox_overflows(autojump_clock):
+    ours, theirs = trio.testing.lockstep_stream_pair()  # a write blocks until the peer reads
+    proto = Echo(limit=1000, tick=1.0, tick_size=400)
+    start = trio.current_time()
+    with trio.fail_after(60):
+        reason = await tcp.run_stream(ours, proto, "test")
+    # tick 1 is taken by the blocked write; ticks 2-4 queue 1200 bytes > 1000: out
+    assert reason == tcp.OVERFLOW_REASON and proto.lost == [reason]
+    assert trio.current_time() - start == 4.0
+    del theirs
+
+
+async def test_a_close_whose_output_is_never_read_ends_after_the_grace(autojump_clock):
+    ours, theirs = trio.testing.lockstep_stream_pair()
+    proto = Echo()
+    proto.outbox.push(b"x" * 10)  # queued before the shell starts: the write blocks at once
+    proto.outbox.close("server shutting down")
+    start = trio.current_time()
+    with trio.fail_after(60):
+        reason = await tcp.run_stream(ours, proto, "test", close_grace=3.0)
+    assert reason.startswith("server shutting down") and "not read within 3 s" in reason
+    assert trio.current_time() - start == 3.0
+    del theirs
+
+
+async def test_a_close_is_written_first_then_the_connection_ends(autojump_clock):
+    ours, theirs = trio.testing.memory_stream_pair()
+    proto = Echo()
+    async with trio.open_nursery() as nursery:
+        result: list[str] = []
+        nursery.start_soon(lambda: _collect(result, tcp.run_stream(ours, proto, "test")))
+        await theirs.send_all(b"bye")
+        assert await receive_exactly(theirs, 100) == b"farewell"  # then EOF
+    assert result == ["the protocol said bye"]
+
+
+async def test_a_protocol_error_closes_with_its_reason(autojump_clock, caplog):
+    ours, theirs = trio.testing.memory_stream_pair()
+    proto = Echo()
+    await theirs.send_all(b"bad")
+    reason = await tcp.run_stream(ours, proto, "test")
+    assert reason == "protocol error: not a frame (at offset 0)"
+    assert "62 61 64" in caplog.text  # the offending bytes are logged
+
+
+class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
+    """Hands out queued streams; an ``OSError`` in the queue is raised by accept()."""
+
+    def __init__(self) -> None:
+        self.send, self.recv = trio.open_memory_channel[object](100)
+        self.accepts = 0
+
+    async def accept(self) -> trio.abc.Stream:
+        item = await self.recv.receive()
+        self.accepts += 1
+        if isinstance(item, BaseException):
+            raise item
+        assert isinstance(item, trio.abc.Stream)
+        return item
+
+    async def aclose(self) -> None:
+        self.recv.close()
+
+
+def _peer_of(stream: trio.abc.Stream) -> tuple[str, int]:
+    return PEER
+
+
+async def test_an_internal_error_closes_only_that_connection(autojump_clock, caplog):
+    listener = MemoryListener()
+    protos: list[Echo] = []
+
+    def factory(peer, local, now):
+        assert (peer, local) == (PEER, LOCAL) and now == trio.current_time()
+        protos.append(Echo())
+        return protos[-1]
+
+    a_ours, a_theirs = trio.testing.memory_stream_pair()
+    b_ours, b_theirs = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: tcp.accept_loop("MLS", listener, factory, LOCAL, peer_of=_peer_of))
+        await listener.send.send(a_ours)
+        await listener.send.send(b_ours)
+        await a_theirs.send_all(b"boom")
+        assert await a_theirs.receive_some(10) == b""  # A is closed
+        await b_theirs.send_all(b"still here")
+        assert await receive_exactly(b_theirs, 10) == b"STILL HERE"  # B is not
+        nursery.cancel_scope.cancel()
+    assert protos[0].lost == ["internal error: RuntimeError('a bug in a handler')"]
+    assert protos[1].lost == ["closed"]
+    assert "internal error, closing this connection only" in caplog.text
+
+
+async def test_out_of_file_descriptors_accept_waits_and_retries(autojump_clock, caplog):
+    listener = MemoryListener()
+    protos: list[Echo] = []
+    for _ in range(3):
+        await listener.send.send(OSError(errno.EMFILE, "Too many open files"))
+    ours, theirs = trio.testing.memory_stream_pair()
+    await listener.send.send(ours)
+    start = trio.current_time()
+    caplog.set_level(logging.WARNING, "clank_lan.tcp")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(
+            lambda: tcp.accept_loop(
+                "MAS", listener, lambda p, l, t: protos.append(Echo()) or protos[-1], LOCAL, peer_of=_peer_of
+            )
+        )
+        await theirs.send_all(b"hi")
+        assert await receive_exactly(theirs, 2) == b"HI"
+        assert trio.current_time() - start == pytest.approx(3 * tcp.ACCEPT_RETRY_DELAY)
+        nursery.cancel_scope.cancel()
+    assert listener.accepts == 4
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "accept failed" in errors[0].getMessage()  # once, not once per try
+    assert "accepting connections again" in caplog.text
+
+
+async def test_another_accept_error_is_not_swallowed(autojump_clock):
+    listener = MemoryListener()
+    await listener.send.send(OSError(errno.EBADF, "Bad file descriptor"))
+    with pytest.raises(BaseExceptionGroup) as info:
+        await tcp.accept_loop("MAS", listener, lambda p, l, t: Echo(), LOCAL, peer_of=_peer_of)
+    assert info.group_contains(OSError)
+
+
+async def test_a_factory_failure_closes_the_stream_and_logs(autojump_clock, caplog):
+    ours, theirs = trio.testing.memory_stream_pair()
+
+    def factory(peer, local, now):
+        raise RuntimeError("no room")
+
+    assert await tcp.handle_stream("MLS", ours, LOCAL, factory, _peer_of) == "setup failed"
+    assert await theirs.receive_some(10) == b""
+    assert "could not set up the connection" in caplog.text
+
+
+async def test_a_broken_peer_is_a_lost_connection_and_cleanup_errors_are_contained(autojump_clock, caplog):
+    ours, theirs = trio.testing.memory_stream_pair()
+    proto = Echo()
+
+    def failing_lost(reason: str, now: float) -> None:
+        raise RuntimeError("cleanup bug")
+
+    proto.connection_lost = failing_lost  # type: ignore[method-assign]
+    await theirs.send_all(b"ping")
+    await theirs.receive_stream.aclose()  # it will never read the answer: our write breaks
+    reason = await tcp.run_stream(ours, proto, "test")
+    assert reason.startswith("connection lost:")
+    assert "error while cleaning up" in caplog.text
+
+
+async def test_a_peer_without_an_address_is_closed_at_once(autojump_clock):
+    ours, theirs = trio.testing.memory_stream_pair()
+
+    def no_peer(stream):
+        raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+
+    assert (
+        await tcp.handle_stream("MLS", ours, LOCAL, lambda p, l, t: Echo(), no_peer)
+        == "peer address unavailable"
+    )
+    assert await theirs.receive_some(10) == b""
+
+
+async def test_serve_tcp_runs_the_same_shell_on_a_real_loopback_socket():
+    (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(tcp.serve_tcp, "TEST", listener, lambda peer, local, now: Echo())
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(b"over tcp")
+            with trio.fail_after(5):
+                assert await receive_exactly(stream, 8) == b"OVER TCP"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_reply_larger_than_the_outbox_ends_the_connection_before_any_write(autojump_clock):
+    ours, theirs = trio.testing.memory_stream_pair()
+    proto = Echo(limit=4)
+    await theirs.send_all(b"hello")  # the 5-byte answer overflows a 4-byte outbox
+    assert await tcp.run_stream(ours, proto, "test") == tcp.OVERFLOW_REASON
+    assert await theirs.receive_some(10) == b""  # nothing of it was written
+
+
+class LateDeadline:
+    """No deadline until input arrives; then one a second later (as a frame that has started)."""
+
+    def __init__(self) -> None:
+        self.outbox = Outbox()
+        self.due: float | None = None
+        self.fired: list[float] = []
+
+    def data_received(self, data: bytes, now: float) -> None:
+        self.due = now + 1.0
+
+    def next_deadline(self) -> float | None:
+        return self.due
+
+    def on_timer(self, now: float) -> None:
+        self.fired.append(now)
+        self.due = None
+        self.outbox.close("deadline passed")
+
+    def connection_lost(self, reason: str, now: float) -> None:
+        return None
+
+
+async def test_input_that_brings_the_deadline_forward_wakes_the_timer(autojump_clock):
+    ours, theirs = trio.testing.memory_stream_pair()
+    proto = LateDeadline()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(tcp.run_stream, ours, proto, "test")
+            await trio.sleep(5.0)
+            sent_at = trio.current_time()
+            await theirs.send_all(b"x")
+            assert await theirs.receive_some(10) == b""  # closed by on_timer, a second later
+    assert proto.fired == [sent_at + 1.0]
