@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit fuzz bench binary clean
+.PHONY: run test lint unit fuzz bench soak binary clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check clank_lan tests bench build
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto $(PYTEST_ARGS)
 
 # The fuzz targets of `make test` (framing, Medius and RT decoders, DNS, config, dissector) with
 # many more random examples each: FUZZ_EXAMPLES per target (about 5 minutes at 2,000 on 2 cores;
@@ -39,6 +39,10 @@ BENCHES := crypto db login relay pcsx2 idle storm
 
 bench: $(STAMP)
 	status=0; for b in $(BENCHES); do $(BIN)/python bench/$$b.py || status=1; done; exit $$status
+
+# Ten minutes of churn plus the attacks (not part of `make test`); ARGS="--minutes 2" for less.
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py $(ARGS)
 
 binary: $(STAMP)
 	$(BIN)/python build/build.py

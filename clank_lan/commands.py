@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from clank_lan.db.audit import AuditEntry
 from clank_lan.db.records import BanKind
 from clank_lan.doctor.tracker import ConsoleTracker, render_consoles
+from clank_lan.limit_hits import LIMIT_HITS
 from clank_lan.tournament.commands import TOURNAMENT_HELP, TOURNAMENT_USAGE, tournament_command
 
 if TYPE_CHECKING:
@@ -185,6 +186,9 @@ def _status(engine: Engine, args: list[str], caller: Caller) -> list[str]:
     online = sum(1 for s in lobby.sessions.values() if s.logged_in)
     lines.append(f"  {online} players online, {len(lobby.games)} games, {len(lobby.channels)} channels")
     lines.extend(f"  {name + ':':<8} {where}" for name, where in paths_of(engine).lines())
+    hits = LIMIT_HITS.lines()
+    lines.append("  limits hit: " + ("none" if not hits else f"{len(hits)} kinds (see [limits])"))
+    lines.extend(f"    {line}" for line in hits)
     return lines
 
 

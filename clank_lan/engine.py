@@ -98,6 +98,7 @@ class Engine:
             timeouts=self.config.timeouts,
             rng=self.rng,
             clock=trio.current_time,
+            limits=self.config.limits,
         )
         self.lobby = LobbyService(
             LobbyDeps(
@@ -106,7 +107,6 @@ class Engine:
                 publish=self.bus.publish,
                 rng=self.rng,
                 wall_clock=self.wall_clock,
-                clock=trio.current_time,
                 rsa_key=self.rsa_key,
                 advertised_ip=self.addresses.advertised,
                 port=self.port,
@@ -204,7 +204,7 @@ class Engine:
                 if udp is not None and tcp is not None:
                     self.dme.tcp_port = self.port("dme_tcp")
                     self.dme.udp_port = self.port("dme_udp")
-                    await nursery.start(partial(serve_dme, self.dme, tcp, udp))
+                    await nursery.start(partial(serve_dme, self.dme, tcp, udp, limits=self.config.limits))
                     self._mark_up("dme_tcp")
                     self._mark_up("dme_udp")
                 elif udp is not None or tcp is not None:
@@ -214,7 +214,7 @@ class Engine:
                     self._mark_down("dme_tcp" if tcp is None else "dme_udp", "the DME needs both ports")
                 nat = await self._bind("nat", "UDP", ports.nat)
                 if nat is not None:
-                    await nursery.start(serve_nat, nat)
+                    await nursery.start(partial(serve_nat, nat, limits=self.config.limits))
                     self._mark_up("nat")
                 if self.dns is not None:
                     await self._start_dns(nursery, self.dns)
@@ -247,7 +247,9 @@ class Engine:
         listener = await self._bind(name, "TCP", port)
         if listener is None:
             return
-        await nursery.start(serve_tcp, name.upper(), listener, app.connection_factory)
+        await nursery.start(
+            partial(serve_tcp, limits=self.config.limits), name.upper(), listener, app.connection_factory
+        )
         self._mark_up(name)
 
     def _mark_up(self, name: str) -> None:

@@ -58,6 +58,9 @@ class Quirk(StrEnum):
     #: Sends VersionServer before SessionBegin: the MAS must answer it without a session (read by
     #: the VersionServer handler, which logs a title without it doing so).
     VERSION_BEFORE_SESSION = "version-before-session"
+    #: Expects no RT CONNECT_COMPLETE from a 1.08 lobby server after the accept (issue 13: SOCOM I,
+    #: as the community servers serve it); read by the lobby connection.
+    NO_CONNECT_COMPLETE = "no-connect-complete"
     #: The disc's DNAS check must be bypassed (patched image or PCSX2 pnach); see the README.
     DNAS_PATCH_NEEDED = "dnas-patch-needed"
 
@@ -315,6 +318,7 @@ ALL_TITLES: tuple[Title, ...] = (
         support=Support.UNTESTED,
         status="Hostnames and app id only; its community runs on a closed-source server.",
         version_server="Medius Authentication Server Version 1.40.PRE8",
+        quirks=frozenset({Quirk.NO_CONNECT_COMPLETE}),
     ),
     Title(
         key="socom2-ntsc",

@@ -9,6 +9,7 @@ import pytest
 
 from clank_lan import commands
 from clank_lan.commands import REGISTRY, Paths, paths_of, run_command
+from clank_lan.limit_hits import CHAT_RATE, LIMIT_HITS
 from tests.tui_fake import FakeEngine, fixed_state
 
 
@@ -97,3 +98,17 @@ def test_every_audited_action_names_its_origin():
         ("kick", "lobby chat"),
     ]
     assert engine.db.audit.recent(1)[0].detail == "kicked by opal"
+
+
+def test_status_lists_the_limits_that_were_hit():
+    """Issue 10 item 10: every limit hit is counted and visible to the operator."""
+    engine = FakeEngine()
+    LIMIT_HITS.clear()
+    assert "  limits hit: none" in run_command(engine, "status")
+    LIMIT_HITS.hit(CHAT_RATE)
+    LIMIT_HITS.hit(CHAT_RATE)
+    out = run_command(engine, "status")
+    assert "  limits hit: 1 kinds (see [limits])" in out and any(
+        CHAT_RATE in line and ": 2" in line for line in out
+    )
+    LIMIT_HITS.clear()

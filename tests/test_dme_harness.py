@@ -311,3 +311,31 @@ def test_datagram_ids_of_udp_connect_duplicates_are_idempotent():
     assert [addr for _, addr in out] == [p.addr] * 3
     assert all([f.id for f in split_datagram(d)] == [RT.SERVER_CONNECT_ACCEPT_AUX_UDP] for d, _ in out)
     assert p.conn.udp_addr == p.addr and p.conn.phase is Phase.READY
+
+
+def test_world_info_reports_time_in_game_round_trip_and_traffic():
+    """Issue 12 item 6: the operator sees each player's ping, time in game and relayed traffic."""
+    net = Net()
+    wall = [1_336_367_869.25]
+    net.dme.wall_clock = lambda: wall[0]
+    wid = net.world(110)
+    a = net.connect(wid, version=110)
+    b = net.connect(wid, version=110)
+    a.core.send_broadcast(b"\x02\x09" + bytes(30), udp=True)
+    a.core.send_single(b.index, b"\x00\x16" + bytes(10))
+    net.pump()
+    net.advance(0.05)
+    info = {p.index: p for p in net.dme.world_info(wid).players}
+    assert info[a.index].joined_at == wall[0] and info[b.index].joined_at == wall[0]
+    assert (info[a.index].frames_in, info[a.index].frames_out) == (2, 0)
+    assert (info[b.index].frames_in, info[b.index].frames_out) == (0, 2)
+    assert info[a.index].bytes_in > 40 and info[b.index].bytes_out >= info[a.index].bytes_in
+    # a SERVER_ECHO that comes back 40 ms later gives the round trip
+    conn = next(p.conn for p in net.players if p.conn.index == b.index)
+    conn.send_server_echo()
+    echo = conn.outbox.take()  # the client returns it as it came (same key, same bytes)
+    wall[0] += 0.040
+    conn.data_received(echo, net.clock())
+    info = {p.index: p for p in net.dme.world_info(wid).players}
+    assert info[b.index].ping_ms == pytest.approx(40.0, abs=1.0)
+    assert info[a.index].ping_ms == 0.0  # returned the first echo (at completion) with no time passing

@@ -55,9 +55,15 @@ async def plays(engine, name: str) -> None:
             assert report.echoes_returned["tcp"] + report.echoes_returned["udp"] > 0
 
 
+#: The key checks on their own, without the accept-rate limit that would stop this attacker first.
+NO_ACCEPT_LIMIT = (
+    "[limits]\naccepts_per_second = 10000\naccept_burst = 10000\nconnections_per_address = 1000\n"
+)
+
+
 async def test_forged_and_guessed_session_keys(caplog):
     caplog.set_level(logging.INFO, "clank_lan")
-    async with running_engine() as engine:
+    async with running_engine(ephemeral_config(NO_ACCEPT_LIMIT)) as engine:
         async with LobbyClient.open(LOCAL, profile("uya"), ports_of(engine)) as victim:
             await victim.login("victim", "pw")
             attacker = LobbyClient(LOCAL, profile("uya"), ports_of(engine), nursery=victim.nursery)

@@ -14,6 +14,7 @@ from clank_lan.protocol.errors import ProtocolError
 from clank_lan.protocol.framing import TcpDeframer
 from clank_lan.protocol.rt_ids import RT
 from clank_lan.servers.lobby_conn import LobbyConnection, Phase
+from clank_lan.titles import title_for_app_id
 
 
 class EchoApp:
@@ -180,3 +181,42 @@ def test_client_without_key_exchange_gets_a_clear_session(version):
     assert b"plain" in wire
     server.data_received(wire, 1.0)
     assert b"plain" in server.outbox.take()
+
+
+class TitledApp(EchoApp):
+    """Resolves the title on CONNECT, as the Medius services do."""
+
+    def on_connect(self, conn, req, now):
+        conn.title = title_for_app_id(req.app_id)
+        return super().on_connect(conn, req, now)
+
+
+@pytest.mark.parametrize(("app_id", "sends_complete"), [(10274, False), (10684, True)])
+def test_socom_gets_no_connect_complete_from_a_108_lobby(app_id, sends_complete):
+    """Issue 13 item 7: SOCOM I expects no RT CONNECT_COMPLETE; every other 1.08 title gets it."""
+    app = TitledApp()
+    server = LobbyConnection(
+        app,
+        ("127.0.0.1", 40000),
+        ("127.0.0.1", 10075),
+        rsa_key=keys.global_mas_key(),
+        rng=os.urandom,
+        wall_clock=lambda: 1_700_000_000.25,
+        now=0.0,
+        timeouts=TimeoutSettings(),
+    )
+    client = RtClient(service="MAS", peer=("127.0.0.1", 10075), version=108, app_id=app_id, encrypt=False)
+    client.start()
+    sent: list[int] = []
+    deframer = TcpDeframer()
+    for _ in range(10):
+        data = client.outbox.take()
+        if data:
+            server.data_received(data, 0.0)
+        out = server.outbox.take()
+        if out:
+            sent += [f.id for f in deframer.feed(out)]
+            client.feed(out)
+    assert RT.SERVER_CONNECT_ACCEPT_TCP in sent
+    assert (RT.SERVER_CONNECT_COMPLETE in sent) is sends_complete
+    assert server.phase is Phase.READY and app.ready == 1  # ready either way

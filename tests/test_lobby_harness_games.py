@@ -65,7 +65,7 @@ def test_create_game_refusals(net: Net):
     assert create(c, "Taken").status == S.SUCCESS
     refused = create(c, "TAKEN")
     assert refused.status == S.GAME_NAME_EXISTS and refused.world_id == -1
-    for lo, hi in ((70000, 8), (-1, 8), (1, 70000), (1, -5)):
+    for lo, hi in ((70000, 8), (-1, 8), (1, 70000), (1, -5), (9, 8)):  # (9, 8): more needed than fit
         assert create(c, f"Odd {lo} {hi}", min_players=lo, max_players=hi).status == S.INVALID_REQUEST_MSG
     too_big = create(c, "Huge", max_players=65)  # a DME world holds 64
     assert too_big.status == S.DME_ERROR and too_big.world_id == -1

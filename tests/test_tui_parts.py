@@ -17,6 +17,7 @@ import trio
 
 from clank_lan.commands import REGISTRY
 from clank_lan.db.errors import DbError
+from clank_lan.dme.world import PlayerInfo
 from clank_lan.events import ChatLine, DnsQuery
 from clank_lan.tui import UI_FAILED, rows, run_tui, unwrap
 from clank_lan.tui.bridge import GuestNotRunning, TrioGuest
@@ -201,7 +202,9 @@ def test_run_tui_raises_what_stopped_the_servers_and_holds_the_message(caplog):
     err = io.StringIO()
     with pytest.raises(DbError, match="not a clank-lan database"):
         run_tui(serve, headless=True, hold=lambda: held.append(err.getvalue()), err=err)
-    assert held == ["clank-lan: the servers stopped: DbError: the database file is not a clank-lan database\n"]  # noqa: E501
+    assert held == [
+        "clank-lan: the servers stopped: DbError: the database file is not a clank-lan database\n"
+    ]
     assert any(r.exc_info and isinstance(r.exc_info[1], DbError) for r in caplog.records)
 
 
@@ -267,3 +270,31 @@ def test_run_tui_says_how_to_go_on_when_the_terminal_cannot_be_driven(monkeypatc
     assert run_tui(serve, headless=True, err=err) == UI_FAILED
     assert "OSError: not a terminal" in err.getvalue() and "serve --headless" in err.getvalue()
     assert any(isinstance(r.exc_info[1], OSError) for r in caplog.records if r.exc_info)
+
+
+def test_game_detail_shows_time_in_game_ping_and_traffic_rates():
+    """Issue 12 item 6: per player DME index, time in game, ping and relayed traffic rates."""
+    info = PlayerInfo(
+        index=1,
+        session_key="k",
+        account_id=1,
+        name="amy",
+        state="connected",
+        joined_at=1000.0,
+        ping_ms=23.4,
+        frames_in=150,
+        bytes_in=15 * 1024,
+        frames_out=300,
+        bytes_out=30 * 1024,
+    )
+    line = rows.traffic(info, 1010.0)
+    assert "in game 10 s" in line and "ping 23 ms" in line
+    assert "in 15.0/s 1.5 KiB/s" in line and "out 30.0/s 3.0 KiB/s" in line
+    unmeasured = PlayerInfo(
+        index=0, session_key="h", account_id=2, name="ben", state="connected", joined_at=1000.0
+    )
+    assert "ping -" in rows.traffic(unmeasured, 1010.0)
+    assert (
+        rows.traffic(PlayerInfo(index=2, session_key="x", account_id=3, name="c", state="reserved"), 1.0)
+        == ""
+    )

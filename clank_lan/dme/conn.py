@@ -106,6 +106,11 @@ class DmeConnection:
         self._udp_log_until = -1.0
         self._udp_log_left = 0
         self._udp_log_skipped = 0
+        #: For the operator: when it got into the game (wall clock), its round trip (1.09+ titles
+        #: return our SERVER_ECHO; None: not measured) and its relayed traffic in and out.
+        self.joined_at: float | None = None
+        self.ping_ms: float | None = None
+        self.frames_in = self.bytes_in = self.frames_out = self.bytes_out = 0
 
     # --- StreamProtocol ------------------------------------------------------------------------
     def data_received(self, data: bytes, now: float) -> None:
@@ -129,6 +134,9 @@ class DmeConnection:
                     self.close(ev.reason)
             if self.link.progress(before, now):  # only whole frames are traffic (slow drip)
                 self.last_rx = now
+            if self.rt.echo_returned is not None:
+                self._round_trip(self.rt.echo_returned)
+                self.rt.echo_returned = None
         finally:
             self.manager.dispatch_events()
 
@@ -298,6 +306,7 @@ class DmeConnection:
         """CONNECT_COMPLETE, the DME ServerVersion and (1.09+) a first SERVER_ECHO."""
         assert self.world is not None
         self.rt.complete(self.world.connected_count())
+        self.joined_at = self.manager.wall_clock()
         # Sony sent the version under the game key (ctx 1) to UYA and under ctx 3 to Deadlocked.
         ctx: int | bool | None = True
         if self.v108 and self.link.send_ctx is not None:
@@ -306,6 +315,9 @@ class DmeConnection:
         if not self.v108:
             self.send_server_echo()
             self.next_echo = now + self.manager.timeouts.dme_echo
+
+    def _round_trip(self, sent: float) -> None:
+        self.ping_ms = max(0.0, (self.manager.wall_clock() - sent) * 1000.0)
 
     def send_server_echo(self) -> None:
         self.rt.send_server_echo(self.manager.wall_clock())
@@ -338,7 +350,9 @@ class DmeConnection:
         elif rid in (RT.CLIENT_FLUSH_ALL, RT.CLIENT_FLUSH_SINGLE):
             self.flush_request(f)
         elif rid == RT.SERVER_ECHO:
-            pass
+            sent = self.rt.take_echo(f.payload)
+            if sent is not None:
+                self._round_trip(sent)
         else:
             log.debug("%s: ignored %s over UDP (%d bytes)", self.label, rt_name(rid), len(f.payload))
 

@@ -306,6 +306,12 @@ class DmeManager:
                     udp_endpoint=f"{conn.udp_addr[0]}:{conn.udp_addr[1]}" if conn and conn.udp_addr else "",
                     version=conn.version if conn else 0,
                     encrypted=conn.encrypted if conn else None,
+                    joined_at=conn.joined_at if conn else None,
+                    ping_ms=conn.ping_ms if conn else None,
+                    frames_in=conn.frames_in if conn else 0,
+                    bytes_in=conn.bytes_in if conn else 0,
+                    frames_out=conn.frames_out if conn else 0,
+                    bytes_out=conn.bytes_out if conn else 0,
                 )
             )
         return WorldInfo(
@@ -491,6 +497,8 @@ class DmeManager:
             self.refusals(lh.RELAY_RATE, src.peer[0], now, text, src.label, rate)
             return
         self.stats.relayed_in += 1
+        src.frames_in += 1
+        src.bytes_in += len(raw.payload)
         rid = raw.id
         try:
             if rid == wire.BROADCAST:
@@ -529,6 +537,8 @@ class DmeManager:
                     self.stats.dropped_no_udp += 1
                 elif t.queue_udp(out, now):
                     to.append(t)
+                    t.frames_out += 1
+                    t.bytes_out += len(out)
                 else:
                     self.stats.dropped_queue_full += 1
             self.stats.delivered_udp += len(sent) + len(translated)
@@ -544,6 +554,8 @@ class DmeManager:
                     out, to = other, translated
                 t.queue_tcp(out, now)
                 to.append(t)
+                t.frames_out += 1
+                t.bytes_out += len(out)
             self.stats.delivered_tcp += len(sent) + len(translated)
         if log_it and src.link.frame_log.enabled():
             # one record per frame sent out, naming its receivers (not one per receiver: a world

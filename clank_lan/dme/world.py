@@ -113,6 +113,12 @@ class PlayerInfo(msgspec.Struct, frozen=True, kw_only=True):
     udp_endpoint: str = ""
     version: int = 0
     encrypted: bool | None = None
+    joined_at: float | None = None  # wall clock when its handshake completed
+    ping_ms: float | None = None  # round trip of our SERVER_ECHO (1.09+ titles), None: not measured
+    frames_in: int = 0  # game frames it sent to be relayed
+    bytes_in: int = 0
+    frames_out: int = 0  # game frames relayed to it
+    bytes_out: int = 0
 
 
 class WorldInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -260,6 +260,9 @@ class RtEndpoint:
         self.keys = self.link.keys
         self.outbox = self.link.outbox
         self.phase = Phase.NEW
+        self._echo_out: tuple[bytes, float] | None = None  # our last SERVER_ECHO and when it left
+        #: When the SERVER_ECHO the client just returned had left (None: none returned since read).
+        self.echo_returned: float | None = None
         self.version = version
         self.hello_seen = False
         #: Server: None until the client shows how it talks. Client: whether we encrypt.
@@ -390,7 +393,18 @@ class RtEndpoint:
 
     def send_server_echo(self, wall_time: float) -> None:
         echo = rtm.ServerEcho(unix_time=int(wall_time) & 0xFFFFFFFF, microseconds=int((wall_time % 1) * 1e6))
-        self.send(RT.SERVER_ECHO, echo.encode(self.version))
+        payload = echo.encode(self.version)
+        self._echo_out = (payload, wall_time)
+        self.send(RT.SERVER_ECHO, payload)
+
+    def take_echo(self, payload: bytes) -> float | None:
+        """The wall time our last SERVER_ECHO left, if ``payload`` is the client returning it (the
+        owner turns it into a round-trip time with its own clock)."""
+        out = self._echo_out
+        if out is None or payload != out[0]:
+            return None
+        self._echo_out = None
+        return out[1]
 
     def close(self, reason: str, code: int | None = None) -> None:
         """Tell the peer why (FORCED_DISCONNECT, server, once ready) when ``code`` is given, and
@@ -511,20 +525,24 @@ class RtEndpoint:
             return
         yield CompleteRequest()
 
-    def complete(self, client_count: int) -> None:
-        """Server: CONNECT_COMPLETE; the connection is ready."""
-        self.link.send(
-            RT.SERVER_CONNECT_COMPLETE,
-            rtm.ServerConnectComplete(client_count=client_count).encode(self.version),
-        )
+    def complete(self, client_count: int, *, send: bool = True) -> None:
+        """Server: CONNECT_COMPLETE (``send`` False: a title that expects none); the connection
+        is ready."""
+        if send:
+            self.link.send(
+                RT.SERVER_CONNECT_COMPLETE,
+                rtm.ServerConnectComplete(client_count=client_count).encode(self.version),
+            )
         self.phase = Phase.READY
 
     def _server_frame(self, f: Frame) -> Iterator[Event]:
         rid = f.id
         if rid == RT.CLIENT_ECHO:
             self.send(RT.CLIENT_ECHO, f.payload)
-        elif rid == RT.SERVER_ECHO:
-            pass  # the client returning our echo: liveness only
+        elif rid == RT.SERVER_ECHO:  # the client returning our echo: liveness, and its round trip
+            sent = self.take_echo(f.payload)
+            if sent is not None:
+                self.echo_returned = sent
         elif rid in (RT.CLIENT_DISCONNECT, RT.CLIENT_DISCONNECT_WITH_REASON):
             yield PeerClosed("client disconnected")
         elif rid == RT.CLIENT_APP_TOSERVER and self.variant is Variant.LOBBY:

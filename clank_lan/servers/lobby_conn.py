@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from clank_lan import limit_hits as lh
 from clank_lan.config import TimeoutSettings
@@ -34,9 +34,7 @@ from clank_lan.rt.endpoint import (
     RtEndpoint,
     Variant,
 )
-
-if TYPE_CHECKING:
-    from clank_lan.titles import Title
+from clank_lan.titles import Quirk, Title
 
 __all__ = ["LOBBY_MAX_FRAME", "LobbyApp", "LobbyConnection", "Phase"]
 
@@ -234,7 +232,8 @@ class LobbyConnection:
         )
 
     def _complete(self, now: float) -> None:
-        self.rt.complete(client_count=1)
+        quiet = self.rt.v108 and self.title is not None and Quirk.NO_CONNECT_COMPLETE in self.title.quirks
+        self.rt.complete(client_count=1, send=not quiet)
         if not self.rt.v108:
             self.rt.send_server_echo(self.wall_clock())
             self.next_echo = now + self.timeouts.server_echo

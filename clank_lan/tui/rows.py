@@ -22,7 +22,7 @@ from clank_lan.events import ChatLine, DnsQuery, PlayerStage
 from clank_lan.stages import STAGE_LABELS, STAGES, stage_of
 
 if TYPE_CHECKING:
-    from clank_lan.dme.world import WorldInfo
+    from clank_lan.dme.world import PlayerInfo, WorldInfo
     from clank_lan.doctor.tracker import ConsoleStatus
     from clank_lan.engine import Engine, ServiceStatus
     from clank_lan.servers.lobby.state import Game, Lobby, Session
@@ -142,8 +142,20 @@ def game_rows(lobby: Lobby, now: float) -> list[Row]:
     ]
 
 
+def traffic(info: PlayerInfo, now: float) -> str:
+    """A player's time in the game, round trip and relayed traffic rates (averaged since it got in)."""
+    if info.joined_at is None:
+        return ""
+    seconds = max(now - info.joined_at, 1.0)
+    ping = f"ping {info.ping_ms:.0f} ms" if info.ping_ms is not None else "ping -"
+    rate_in = f"in {info.frames_in / seconds:.1f}/s {info.bytes_in / seconds / 1024:.1f} KiB/s"
+    rate_out = f"out {info.frames_out / seconds:.1f}/s {info.bytes_out / seconds / 1024:.1f} KiB/s"
+    return f"  in game {ago(now - info.joined_at)} · {ping} · {rate_in} · {rate_out}"
+
+
 def game_detail(g: Game, world: WorldInfo | None, now: float) -> Text:
-    """The selected game: who is in it, at which DME index, connected how, for how long."""
+    """The selected game: who is in it, at which DME index, connected how, for how long, with what
+    round trip and traffic."""
     text = Text()
     host = g.host.account_name if g.host is not None else "-"
     title = g.host.title_key if g.host is not None else g.group
@@ -159,6 +171,8 @@ def game_detail(g: Game, world: WorldInfo | None, now: float) -> Text:
         where = info.tcp_peer if info is not None and info.tcp_peer else p.session.ip
         udp = f"  UDP {info.udp_endpoint}" if info is not None and info.udp_endpoint else ""
         text.append(f"\n  #{p.index:<2} {p.session.account_name:<16} {state:<11} {where}{udp}")
+        if info is not None and info.joined_at is not None:
+            text.append("\n      " + traffic(info, now).strip(), style="dim")
     if not g.players:
         text.append("\n  no players", style="dim")
     return text

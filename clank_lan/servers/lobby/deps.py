@@ -70,8 +70,6 @@ class LobbyDeps:
     rng: Callable[[int], bytes]
     #: Seconds since the epoch, for timestamps only (never for deadlines).
     wall_clock: Callable[[], float]
-    #: The monotonic clock the connection shell runs on; read only where a connection is created.
-    clock: Callable[[], float]
     rsa_key: RsaKey
     #: The address consoles are told to dial.
     advertised_ip: str

@@ -37,7 +37,10 @@ MAX_PLAYER_COUNT = 0xFFFF
 
 
 def player_counts_fit(min_players: int, max_players: int) -> bool:
-    return 0 <= min_players <= MAX_PLAYER_COUNT and 0 <= max_players <= MAX_PLAYER_COUNT
+    """Both fit their u16 fields, and a game never needs more players than it can hold (a
+    maximum of 0 means "the title's default" and is taken as 1 by CreateGame)."""
+    in_range = 0 <= min_players <= MAX_PLAYER_COUNT and 0 <= max_players <= MAX_PLAYER_COUNT
+    return in_range and (max_players == 0 or min_players <= max_players)
 
 
 def _field_value(g: Game, field: int) -> int:

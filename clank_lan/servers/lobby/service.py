@@ -205,6 +205,7 @@ class LobbyService:
             if g.idle_deadline is not None and now >= g.idle_deadline:
                 self.remove_game(g, "nobody connected to it in time")
         self.route_mgcl(self.mgcl.expire(now))
+        self.limits.refused.flush(now)  # quiet peers get their "... N more suppressed" line
 
     # console-hosted games (MGCL) -------------------------------------------------------------
     def route_mgcl(self, events: list[MgclEvent]) -> None:
