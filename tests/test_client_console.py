@@ -247,9 +247,9 @@ async def test_a_kicked_chat_client_says_so_and_exits_with_the_kicked_code(capsy
 
 async def test_a_kicked_bot_stops_prints_its_report_and_says_so(capsys):
     async with running_engine(operator_config()) as engine:
-        created = trio.Event()
+        created = trio.Event()  # in its game: past the DME handshake, so the kick is not a DME failure
         engine.bus.add_callback(
-            lambda ev: created.set() if getattr(ev, "stage", "") == Stage.GAME_CREATED else None
+            lambda ev: created.set() if getattr(ev, "stage", "") == Stage.DME_TCP else None
         )
         args = client_args(engine, "bot", "--user", "botty", "--create", "kick me", "--duration", "60")
         codes: list[int] = []
