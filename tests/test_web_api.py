@@ -10,6 +10,8 @@ import sys
 
 import pytest
 import trio
+import trio.testing
+from starlette.responses import PlainTextResponse
 
 from clank_lan.db.store import Store
 from clank_lan.db.tournament import TournamentDb
@@ -17,6 +19,7 @@ from clank_lan.net.ports import PortUnavailable
 from clank_lan.tournament.formats import Format
 from clank_lan.tournament.roster import parse_csv
 from clank_lan.tournament.service import TournamentService
+from clank_lan.web.app import RequestLimits
 from clank_lan.web.server import KEEP_ALIVE, MAX_HEADER_BYTES, READ_TIMEOUT, serve_web
 from clank_lan.web.source import GameView, OnlinePlayer
 from tests.webclient import get, raw, read_all, running_board
@@ -192,3 +195,39 @@ async def test_a_failing_source_is_a_logged_500_not_a_traceback(caplog):
         head = await get(port, "/api/setup", method="HEAD")
         assert head.status == 200 and head.body == b""
     assert any("the lobby fell over" in (r.exc_text or "") for r in caplog.records)
+
+
+async def test_requests_past_the_in_flight_cap_get_a_quick_503():
+    """Bounded resources: the board serves at most ``max_in_flight`` requests at once."""
+    gate = trio.Event()
+
+    async def slow(scope, receive, send) -> None:
+        await gate.wait()
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    limits = RequestLimits(slow, max_in_flight=2)
+    statuses: list[int] = []
+
+    async def send(message) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "raw_path": b"/",
+        "headers": [],
+        "query_string": b"",
+    }
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(limits, scope, receive, send)
+        nursery.start_soon(limits, scope, receive, send)
+        await trio.testing.wait_all_tasks_blocked()
+        await limits(scope, receive, send)
+        assert statuses == [503] and limits.in_flight == 2
+        gate.set()
+    assert sorted(statuses) == [200, 200, 503] and limits.in_flight == 0

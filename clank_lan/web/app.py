@@ -30,27 +30,44 @@ MAX_BODY = 1024
 #: ``h11_max_incomplete_size``; a head that arrives whole in one read is checked here.
 MAX_HEAD = 8 * 1024
 NO_STORE = {"Cache-Control": "no-store"}
+#: Requests served at once; more get a quick 503 (a projector, a few phones and an overlay poll it).
+MAX_IN_FLIGHT = 64
 
 
 class RequestLimits:
-    """ASGI middleware: 431 for an oversized head, 413 for a request with a body over ``MAX_BODY``."""
+    """ASGI middleware: 431 for an oversized head, 413 for a request with a body over ``MAX_BODY``,
+    503 past ``MAX_IN_FLIGHT`` requests at once (the server's timeouts bound how long each lasts)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            pairs = scope.get("headers") or []
-            size = len(scope.get("raw_path") or b"") + sum(len(k) + len(v) + 4 for k, v in pairs)
-            if size > MAX_HEAD:
-                await PlainTextResponse("request headers too large\n", status_code=431)(scope, receive, send)
-                return
-            headers = dict(pairs)
-            length = headers.get(b"content-length", b"0")
-            chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
-            if chunked or not length.isdigit() or int(length) > MAX_BODY:
-                await PlainTextResponse("request body not accepted\n", status_code=413)(scope, receive, send)
-                return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            await PlainTextResponse("busy, try again\n", status_code=503)(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self._checked(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _checked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pairs = scope.get("headers") or []
+        size = len(scope.get("raw_path") or b"") + sum(len(k) + len(v) + 4 for k, v in pairs)
+        if size > MAX_HEAD:
+            await PlainTextResponse("request headers too large\n", status_code=431)(scope, receive, send)
+            return
+        headers = dict(pairs)
+        length = headers.get(b"content-length", b"0")
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        if chunked or not length.isdigit() or int(length) > MAX_BODY:
+            await PlainTextResponse("request body not accepted\n", status_code=413)(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 
