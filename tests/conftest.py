@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,3 +53,16 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"the shared reference material is not at {SHARED}")
     return SHARED
+
+
+@pytest.fixture
+def fixed_terminal(monkeypatch):
+    """For the operator console's tests: UTC clock times, and no blinking cursor (it only adds
+    repaints and differs per frame). A module turns it on with
+    ``pytestmark = pytest.mark.usefixtures("fixed_terminal")``."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setattr("textual.widgets.Input._toggle_cursor", lambda self: None)
+    yield
+    monkeypatch.undo()
+    time.tzset()

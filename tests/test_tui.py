@@ -8,7 +8,6 @@ typed text that kicked or banned the wrong player. Each test runs the app the wa
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 from textual.pilot import Pilot
@@ -17,23 +16,15 @@ from textual.widgets import Button, DataTable, Input, RichLog, Static
 from clank_lan.commands import run_command
 from clank_lan.tui.app import ClankApp
 from clank_lan.tui.screens import BanScreen, BroadcastScreen, ConfirmScreen, HelpScreen, KickScreen
-from tests.tui_fake import FakeEngine, fixed_state, run_app, screen_text, serving, wait_until
+from tests.tui_fake import (
+    FakeEngine,
+    make_app,
+    run_app,
+    screen_text,
+    wait_until,
+)
 
-
-@pytest.fixture(autouse=True)
-def _fixed_terminal(monkeypatch):
-    """UTC clock times, and no blinking cursor (it only adds repaints and differs per frame)."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-def make_app(engine: FakeEngine | None = None) -> tuple[ClankApp, FakeEngine]:
-    engine = engine or fixed_state(FakeEngine())
-    return ClankApp(serving(engine), capture_logs=False, show_clock=False), engine
+pytestmark = pytest.mark.usefixtures("fixed_terminal")
 
 
 def rows_of(app: ClankApp, table_id: str) -> list[list[str]]:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
 
 from clank_lan.events import ChatLine, DnsQuery
 from clank_lan.tui.app import TABS, ClankApp
@@ -28,14 +26,7 @@ SCREENS = (*TABS, "ban-dialog", "result-dialog", "help")
 UPDATE = os.environ.get("CLANK_UPDATE_SNAPSHOTS") == "1"
 
 
-@pytest.fixture(autouse=True)
-def _fixed_terminal(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("fixed_terminal")
 
 
 def svg_lines(svg: str) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 
 import pytest
 from rich.console import Console
@@ -25,22 +24,16 @@ from clank_lan.tournament.service import TournamentService
 from clank_lan.tui import tournament as cup
 from clank_lan.tui.app import ClankApp
 from clank_lan.tui.screens import ConfirmResultScreen, ResultChoice
-from tests.tui_fake import T0, FakeEngine, fixed_state, run_app, screen_text, serving, wait_until
+from tests.tui_fake import (
+    T0,
+    FakeEngine,
+    make_app,
+    run_app,
+    screen_text,
+    wait_until,
+)
 
-
-@pytest.fixture(autouse=True)
-def _fixed_terminal(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-def make_app(engine: FakeEngine | None = None) -> tuple[ClankApp, FakeEngine]:
-    engine = engine or fixed_state(FakeEngine())
-    return ClankApp(serving(engine), capture_logs=False, show_clock=False), engine
+pytestmark = pytest.mark.usefixtures("fixed_terminal")
 
 
 def pending_table(app: ClankApp) -> list[list[str]]:

@@ -31,6 +31,7 @@ from clank_lan.titles import TITLES_BY_KEY
 from clank_lan.tournament.formats import Format
 from clank_lan.tournament.roster import Roster, RosterEntry
 from clank_lan.tournament.service import TournamentService
+from clank_lan.tui.app import ClankApp
 
 #: 2027-01-15 08:00:00 UTC: every wall-clock time the fake engine shows starts here.
 T0 = 1_800_000_000.0
@@ -319,3 +320,9 @@ def screen_text(app) -> str:
             row = row.ljust(round(x / 12.2)) + text  # Rich's SVG: 12.2 px per cell
         out.append(row.rstrip())
     return "\n".join(out)
+
+
+def make_app(engine: FakeEngine | None = None) -> tuple[ClankApp, FakeEngine]:
+    """The operator console on a fake engine (its fixed state unless one is given)."""
+    engine = engine or fixed_state(FakeEngine())
+    return ClankApp(serving(engine), capture_logs=False, show_clock=False), engine

@@ -367,7 +367,8 @@ class TournamentService:
         log.info("tournament: game %d by %s linked to match #%d (%s)", game_id, host_name, m.id, m.describe())
         return m
 
-    def link(self, game_id: int, match_id: int, actor: str = "console") -> MatchView:
+    def _open_match(self, match_id: int) -> tuple[TournamentRecord, Bracket, MatchView]:
+        """The running tournament, its bracket and match ``match_id``, which must be open for play."""
         t = self.need()
         bracket = self.bracket()
         assert bracket is not None
@@ -376,6 +377,10 @@ class TournamentService:
             raise TournamentError(f"no match #{match_id}")
         if m.winner is not None or m.a is None or m.b is None:
             raise TournamentError(f"match #{match_id} is not open for play ({m.status})")
+        return t, bracket, m
+
+    def link(self, game_id: int, match_id: int, actor: str = "console") -> MatchView:
+        t, _, m = self._open_match(match_id)
         self._link(game_id, match_id, actor, None)
         self._audit(t.id, actor, "link", f"game {game_id} -> match #{match_id}")
         return m
@@ -623,14 +628,7 @@ class TournamentService:
 
     def record(self, match_id: int, winner: str, actor: str = "console", note: str = "") -> GameResult:
         """Enter a game's winner by hand (a game played off the appliance, or a forfeit)."""
-        t = self.need()
-        bracket = self.bracket()
-        assert bracket is not None
-        m = bracket.matches.get(match_id)
-        if m is None:
-            raise TournamentError(f"no match #{match_id}")
-        if m.winner is not None or m.a is None or m.b is None:
-            raise TournamentError(f"match #{match_id} is not open for play ({m.status})")
+        t, bracket, m = self._open_match(match_id)
         comp = self._competitor(bracket, m, winner)
         r = self.db.add_result(
             GameResult(
