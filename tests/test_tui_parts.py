@@ -210,15 +210,19 @@ def test_run_tui_raises_what_stopped_the_servers_and_holds_the_message(caplog):
 
 def test_run_tui_falls_back_to_headless_when_the_screen_fails(monkeypatch, caplog):
     """A bug in the screen: the traceback is logged, the terminal handed back, and the servers
-    serve on to their normal end (here: 0.5 s later) instead of dropping every console."""
+    serve on to their normal end (here: once the failure is reported) instead of dropping every console."""
     from clank_lan.tui.app import ClankApp
 
     engine = FakeEngine()
     served = []
+    err = io.StringIO()
 
     async def serve(*, task_status=trio.TASK_STATUS_IGNORED) -> int:
         task_status.started(engine)
-        await trio.sleep(3.0)  # far longer than the failed screen takes to close
+        with trio.fail_after(10):  # serve on until the screen has failed and said so
+            while "the operator console failed" not in err.getvalue():
+                await trio.sleep(0.01)
+        await trio.sleep(0.05)
         served.append("to the end")
         return 0
 
@@ -227,7 +231,6 @@ def test_run_tui_falls_back_to_headless_when_the_screen_fails(monkeypatch, caplo
             raise KeyError("a bug in the screen")
 
     monkeypatch.setattr(ClankApp, "refresh_tables", broken_refresh)
-    err = io.StringIO()
     assert run_tui(serve, headless=True, err=err, paths=engine.paths) == UI_FAILED
     assert served == ["to the end"] and not engine.shutdown_called
     text = err.getvalue()

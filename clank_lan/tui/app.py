@@ -39,7 +39,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Input, RichLog, Static, TabbedContent, TabPane
 
 from clank_lan import __version__
 from clank_lan.commands import Paths, audit_line, ban_target_text, commands, paths_of, run_command
@@ -60,7 +60,7 @@ from clank_lan.tui.screens import (
     KickScreen,
     ResultChoice,
 )
-from clank_lan.tui.widgets import CommandLine, sync_table
+from clank_lan.tui.widgets import CommandLine, StableFooter, sync_table
 
 if TYPE_CHECKING:
     from clank_lan.engine import Engine
@@ -253,7 +253,7 @@ class ClankApp(App[int]):
         yield CommandLine(
             placeholder="type a command: help, status, kick NAME, bans ... (Enter runs)", id="command"
         )
-        yield Footer(compact=True)
+        yield StableFooter(compact=True)
 
     def on_mount(self) -> None:
         self.main = self.screen  # the console screen; App.query_one would search a dialog on top
