@@ -58,13 +58,13 @@ def shared_dir() -> Path:
 @pytest.fixture
 def fixed_terminal(monkeypatch):
     """For the operator console's tests: UTC clock times, no blinking cursor (it only adds
-    repaints and differs per frame), and no animations (Pilot waits for each one to finish: a
-    tab's sliding underline tripled the time of a key press). A module turns it on with
+    repaints and differs per frame), and the console's default of no animations even where the
+    developer's environment asks for them (Pilot waits for each one to finish). A module turns it on with
     ``pytestmark = pytest.mark.usefixtures("fixed_terminal")``."""
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     monkeypatch.setattr("textual.widgets.Input._toggle_cursor", lambda self: None)
-    monkeypatch.setattr("textual.constants.TEXTUAL_ANIMATIONS", "none")
+    monkeypatch.delenv("TEXTUAL_ANIMATIONS", raising=False)
     yield
     monkeypatch.undo()
     time.tzset()

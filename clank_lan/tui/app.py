@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shlex
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import ExitStack, suppress
+from dataclasses import astuple
 from typing import TYPE_CHECKING, ClassVar
 
 import outcome
 import trio
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual import events
@@ -67,6 +70,9 @@ if TYPE_CHECKING:
 
 #: ``serve(task_status=...)``: starts the appliance, ``task_status.started(engine)``, returns an exit code.
 ServeFactory = Callable[..., Awaitable[int | None]]
+_NOTHING = object()  # no panel shows this
+#: Textual's own setting; when the operator sets it, it wins over the console's default (none).
+ANIMATIONS_ENV = "TEXTUAL_ANIMATIONS"
 
 log = logging.getLogger("clank_lan.tui")
 
@@ -196,6 +202,10 @@ class ClankApp(App[int]):
         show_clock: bool = True,
     ) -> None:
         super().__init__()
+        if ANIMATIONS_ENV not in os.environ:
+            # The console shares a core with the servers: a tab's sliding underline alone is some 18
+            # repaints of the whole screen, and doubled the console's CPU while 200 consoles chatted.
+            self.animation_level = "none"
         self.serve = serve
         self.paths = paths
         self.capture_logs = capture_logs
@@ -213,6 +223,7 @@ class ClankApp(App[int]):
         self._dirty = True
         self._last_full = 0.0
         self._labels: dict[str, str] = {}
+        self._shown: dict[str, object] = {}  # what each panel shows (see _show)
         self._audit_shown = 0
         self._cup_shown: object = None
         self._cleanup = ExitStack()
@@ -392,9 +403,10 @@ class ClankApp(App[int]):
             ("bans", "bans-table"),
         ):
             self._set_label(pane, self._tab_label(pane.title(), len(tables[table_id])))
-        self.main.query_one("#services", Static).update(rows.services_table(engine.services))
-        self.main.query_one("#strip", Static).update(self._strip(engine))
-        self.main.query_one("#setup", Static).update(self._setup_panel(engine))
+        services = tuple(astuple(s) for s in engine.services.values())
+        self._show("#services", services, lambda: rows.services_table(engine.services))
+        self._show("#strip", strip := self._strip(engine), lambda: strip)
+        self._show("#setup", setup := self._setup_panel(engine), lambda: setup)
         self._refresh_details(now)
         self._refresh_audit()
         self._refresh_tournament(engine)
@@ -407,19 +419,26 @@ class ClankApp(App[int]):
         engine = self.engine
         assert engine is not None
         game = self.selected_game()
-        detail = self.main.query_one("#game-detail", Static)
         if game is None:
-            detail.update(Text("no game selected", style="dim"))
+            text = Text("no game selected", style="dim")
         else:
             world = engine.dme.world_info(game.dme_world_id) if game.dme_world_id is not None else None
-            detail.update(rows.game_detail(game, world, now))
+            text = rows.game_detail(game, world, now)
+        self._show("#game-detail", text, lambda: text)
         key = self._selected_key("consoles-table")
         status = engine.consoles.status(key, now) if key is not None else None
-        console = self.main.query_one("#console-detail", Static)
         if status is None:
-            console.update(Text("\n".join(rows.NO_CONSOLES), style="dim"))
+            console = Text("\n".join(rows.NO_CONSOLES), style="dim")
         else:
-            console.update(rows.console_detail(status, now))
+            console = rows.console_detail(status, now)
+        self._show("#console-detail", console, lambda: console)
+
+    def _show(self, static_id: str, key: object, build: Callable[[], RenderableType]) -> None:
+        """Update a panel only when what it shows changed: every update of a ``Static`` costs a
+        new layout of the whole screen (tens of ms at 120x40), four times a second otherwise."""
+        if self._shown.get(static_id, _NOTHING) != key:
+            self._shown[static_id] = key
+            self.main.query_one(static_id, Static).update(build())
 
     def _refresh_audit(self) -> None:
         """The newest operator actions under the bans (``audit`` shows more, ``export`` all)."""
