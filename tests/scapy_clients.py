@@ -1,4 +1,5 @@
-"""SSL 2.0, SSL 3.0 and TLS 1.0 clients made of scapy's own records, session state and crypto.
+"""SSL 2.0, SSL 3.0 and TLS 1.0 clients (on a socket; SSL 2.0 also in memory) made of scapy's
+own records, session state and crypto.
 
 Scapy's TLS client automaton cannot end by itself in a test (when its list of data to send runs
 out it reads more from standard input), so these drive the same steps by hand. Importing scapy's TLS
@@ -23,12 +24,15 @@ from scapy.layers.tls.handshake_sslv2 import (
     SSLv2ClientHello,
     SSLv2ClientMasterKey,
     SSLv2ServerFinished,
+    SSLv2ServerHello,
+    SSLv2ServerVerify,
 )
 from scapy.layers.tls.record import TLS, TLSAlert, TLSApplicationData, TLSChangeCipherSpec
 from scapy.layers.tls.record_sslv2 import SSLv2
 from scapy.layers.tls.session import tlsSession
 from scapy.packet import Raw
 
+from clank_lan.dnas.sslv2 import Sslv2Server
 from tests.test_dnas_service import CLIENT_TIMEOUT
 
 
@@ -144,3 +148,47 @@ def scapy_sslv2_exchange(port: int, cipher: int, request: bytes) -> tuple[bytes,
         return data, session.server_certs[0].der
     finally:
         sock.close()
+
+
+def split_records(data: bytes) -> list[bytes]:
+    out = []
+    while data:
+        header = 2 if data[0] & 0x80 else 3
+        n = header + (((data[0] & (0x7F if header == 2 else 0x3F)) << 8) | data[1])
+        out.append(data[:n])
+        data = data[n:]
+    return out
+
+
+class ScapySslv2Client:
+    """Scapy's SSL 2.0 message classes and session state, the automaton's steps by hand."""
+
+    def __init__(self) -> None:
+        self.session = tlsSession(connection_end="client")
+        self.session.advertised_tls_version = 0x0002
+
+    def record(self, *msgs) -> bytes:
+        return SSLv2(tls_session=self.session, msg=list(msgs)).raw_stateful()
+
+    def parse(self, data: bytes) -> list:
+        out = []
+        for raw in split_records(data):
+            packet = TLS(raw, tls_session=self.session, strict_integrity=True)
+            self.session = packet.tls_session
+            out += packet.msg
+        return out
+
+
+def handshake(server: Sslv2Server, cipher_code: int) -> ScapySslv2Client:
+    client = ScapySslv2Client()
+    server.receive(client.record(SSLv2ClientHello(challenge=os.urandom(16), ciphers=[cipher_code])))
+    (hello,) = client.parse(server.take())
+    assert isinstance(hello, SSLv2ServerHello)
+    server.receive(client.record(SSLv2ClientMasterKey()))
+    (verify,) = client.parse(server.take())
+    assert isinstance(verify, SSLv2ServerVerify)
+    assert client.session.sslv2_server_verify_valid is True  # our SERVER-VERIFY echoes its challenge
+    server.receive(client.record(SSLv2ClientFinished()))
+    (finished,) = client.parse(server.take())
+    assert isinstance(finished, SSLv2ServerFinished)
+    return client

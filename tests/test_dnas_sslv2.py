@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
+from types import ModuleType
 
 import pytest
 from Crypto.Cipher import ARC4
@@ -19,93 +21,42 @@ from clank_lan.dnas.sslv2 import (
     key_material,
 )
 
-pytest.importorskip("cryptography", reason="scapy's TLS layer needs the 'cryptography' package")
-
-from scapy.layers.tls.handshake_sslv2 import (
-    SSLv2ClientFinished,
-    SSLv2ClientHello,
-    SSLv2ClientMasterKey,
-    SSLv2ServerFinished,
-    SSLv2ServerHello,
-    SSLv2ServerVerify,
-)
-from scapy.layers.tls.record import TLS
-from scapy.layers.tls.record_sslv2 import SSLv2
-from scapy.layers.tls.session import tlsSession
-from scapy.packet import Raw
-
 
 @pytest.fixture(scope="module")
 def identity():
     return certs.load_or_create(None, ("us",))
 
 
-def split_records(data: bytes) -> list[bytes]:
-    out = []
-    while data:
-        header = 2 if data[0] & 0x80 else 3
-        n = header + (((data[0] & (0x7F if header == 2 else 0x3F)) << 8) | data[1])
-        out.append(data[:n])
-        data = data[n:]
-    return out
-
-
-class ScapySslv2Client:
-    """Scapy's SSL 2.0 message classes and session state, the automaton's steps by hand."""
-
-    def __init__(self) -> None:
-        self.session = tlsSession(connection_end="client")
-        self.session.advertised_tls_version = 0x0002
-
-    def record(self, *msgs) -> bytes:
-        return SSLv2(tls_session=self.session, msg=list(msgs)).raw_stateful()
-
-    def parse(self, data: bytes) -> list:
-        out = []
-        for raw in split_records(data):
-            packet = TLS(raw, tls_session=self.session, strict_integrity=True)
-            self.session = packet.tls_session
-            out += packet.msg
-        return out
-
-
-def handshake(server: Sslv2Server, cipher_code: int) -> ScapySslv2Client:
-    client = ScapySslv2Client()
-    server.receive(client.record(SSLv2ClientHello(challenge=os.urandom(16), ciphers=[cipher_code])))
-    (hello,) = client.parse(server.take())
-    assert isinstance(hello, SSLv2ServerHello)
-    server.receive(client.record(SSLv2ClientMasterKey()))
-    (verify,) = client.parse(server.take())
-    assert isinstance(verify, SSLv2ServerVerify)
-    assert client.session.sslv2_server_verify_valid is True  # our SERVER-VERIFY echoes its challenge
-    server.receive(client.record(SSLv2ClientFinished()))
-    (finished,) = client.parse(server.take())
-    assert isinstance(finished, SSLv2ServerFinished)
-    return client
+@pytest.fixture(scope="module")
+def scapy() -> ModuleType:
+    """Scapy's SSL 2.0 client (tests/scapy_clients.py), loaded when these tests run rather than
+    when every test worker collects (scapy's TLS layer takes 1.5 s to import)."""
+    pytest.importorskip("cryptography", reason="scapy's TLS layer needs the 'cryptography' package")
+    return importlib.import_module("tests.scapy_clients")
 
 
 @pytest.mark.parametrize("cipher", [RC4_128_MD5, DES_192_EDE3_CBC_MD5], ids=lambda c: c.name)
-def test_scapy_client_completes_the_handshake_and_exchanges_data(identity, cipher):
+def test_scapy_client_completes_the_handshake_and_exchanges_data(identity, cipher, scapy):
     server = Sslv2Server(identity.certificates["us"], identity.key)
-    client = handshake(server, cipher.code)
+    client = scapy.handshake(server, cipher.code)
     assert server.established and server.cipher is cipher
-    server.receive(client.record(Raw(b"POST /us-gw/v2.5_others HTTP/1.0\r\n")))
-    server.receive(client.record(Raw(b"Content-Length: 0\r\n\r\n")))
+    server.receive(client.record(scapy.Raw(b"POST /us-gw/v2.5_others HTTP/1.0\r\n")))
+    server.receive(client.record(scapy.Raw(b"Content-Length: 0\r\n\r\n")))
     assert server.read() == b"POST /us-gw/v2.5_others HTTP/1.0\r\nContent-Length: 0\r\n\r\n"
     # More than one record. (Scapy takes a decrypted record that starts with a byte below 9 for
     # handshake messages, so every byte here is above that, as in an HTTP answer.)
     reply = b"HTTP/1.0 200 OK\r\n\r\n" + bytes(40 + i % 200 for i in range(50000))
     server.send(reply)
     wire = server.take()
-    assert len(split_records(wire)) > 1
+    assert len(scapy.split_records(wire)) > 1
     got = b"".join(bytes(m.load) for m in client.parse(wire))
     assert got == reply
 
 
-def test_server_hello_carries_our_certificate_and_only_common_ciphers(identity):
+def test_server_hello_carries_our_certificate_and_only_common_ciphers(identity, scapy):
     server = Sslv2Server(identity.certificates["us"], identity.key)
-    client = ScapySslv2Client()
-    server.receive(client.record(SSLv2ClientHello(challenge=os.urandom(16),
+    client = scapy.ScapySslv2Client()
+    server.receive(client.record(scapy.SSLv2ClientHello(challenge=os.urandom(16),
                                                   ciphers=[0x020080, 0x0700C0, 0x010080])))
     (hello,) = client.parse(server.take())
     assert hello.cert.der == identity.certificates["us"]
@@ -113,29 +64,31 @@ def test_server_hello_carries_our_certificate_and_only_common_ciphers(identity):
     assert hello.version == 0x0002
 
 
-def test_no_common_cipher_gets_the_ssl2_error_message(identity):
+def test_no_common_cipher_gets_the_ssl2_error_message(identity, scapy):
     server = Sslv2Server(identity.certificates["us"], identity.key)
-    client = ScapySslv2Client()
+    client = scapy.ScapySslv2Client()
     with pytest.raises(Sslv2Error, match="neither"):
-        server.receive(client.record(SSLv2ClientHello(challenge=os.urandom(16), ciphers=[0x020080])))
+        hello = scapy.SSLv2ClientHello(challenge=os.urandom(16), ciphers=[0x020080])
+        server.receive(client.record(hello))
     assert server.take() == b"\x80\x03\x00\x00\x01"  # ERROR, NO-CIPHER-ERROR
     assert server.state is State.CLOSED
 
 
-def test_tampered_record_fails_its_mac(identity):
+def test_tampered_record_fails_its_mac(identity, scapy):
     server = Sslv2Server(identity.certificates["us"], identity.key)
-    client = handshake(server, RC4_128_MD5.code)
-    record = bytearray(client.record(Raw(b"POST / HTTP/1.0\r\n\r\n")))
+    client = scapy.handshake(server, RC4_128_MD5.code)
+    record = bytearray(client.record(scapy.Raw(b"POST / HTTP/1.0\r\n\r\n")))
     record[-1] ^= 1
     with pytest.raises(Sslv2Error, match="MAC"):
         server.receive(bytes(record))
 
 
 @pytest.mark.parametrize("encrypted", [os.urandom(128), b"\xff" * 128], ids=["random", "above-modulus"])
-def test_wrong_master_key_fails_at_client_finished(identity, encrypted):
+def test_wrong_master_key_fails_at_client_finished(identity, encrypted, scapy):
     server = Sslv2Server(identity.certificates["us"], identity.key)
-    client = ScapySslv2Client()
-    server.receive(client.record(SSLv2ClientHello(challenge=os.urandom(16), ciphers=[RC4_128_MD5.code])))
+    client = scapy.ScapySslv2Client()
+    hello = scapy.SSLv2ClientHello(challenge=os.urandom(16), ciphers=[RC4_128_MD5.code])
+    server.receive(client.record(hello))
     server.take()
     # A CLIENT-MASTER-KEY whose encrypted key is not a PKCS#1 block for our key.
     bogus = bytes((2,)) + RC4_128_MD5.code.to_bytes(3, "big") + b"\x00\x00\x00\x80\x00\x00" + encrypted
@@ -167,19 +120,21 @@ def test_malformed_input_raises_with_a_reason(identity, wire, match):
         server.receive(wire)
 
 
-def test_encrypted_key_of_the_wrong_size_is_refused(identity):
+def test_encrypted_key_of_the_wrong_size_is_refused(identity, scapy):
     server = Sslv2Server(identity.certificates["us"], identity.key)
-    client = ScapySslv2Client()
-    server.receive(client.record(SSLv2ClientHello(challenge=os.urandom(16), ciphers=[RC4_128_MD5.code])))
+    client = scapy.ScapySslv2Client()
+    hello = scapy.SSLv2ClientHello(challenge=os.urandom(16), ciphers=[RC4_128_MD5.code])
+    server.receive(client.record(hello))
     server.take()
     bogus = bytes((2,)) + RC4_128_MD5.code.to_bytes(3, "big") + b"\x00\x00\x00\x10\x00\x00" + bytes(16)
     with pytest.raises(Sslv2Error, match="encrypted key is 16 bytes"):
         server.receive((0x8000 | len(bogus)).to_bytes(2, "big") + bogus)
 
 
-def test_partial_records_wait_for_more_bytes(identity):
+def test_partial_records_wait_for_more_bytes(identity, scapy):
     server = Sslv2Server(identity.certificates["us"], identity.key)
-    hello = ScapySslv2Client().record(SSLv2ClientHello(challenge=os.urandom(16), ciphers=[RC4_128_MD5.code]))
+    hello_msg = scapy.SSLv2ClientHello(challenge=os.urandom(16), ciphers=[RC4_128_MD5.code])
+    hello = scapy.ScapySslv2Client().record(hello_msg)
     for i in range(len(hello) - 1):
         server.receive(hello[i : i + 1])
         assert server.take() == b""
