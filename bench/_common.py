@@ -119,11 +119,18 @@ def rss_kib(pid: int) -> int:
     return int(proc_status(pid)["VmRSS"].split()[0])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as f:
+def cpu_seconds(pid: int, path: str = "") -> float:
+    """User + system CPU time of a process (all its threads), from /proc/<pid>/stat (or of the
+    thread ``path`` names, ``<pid>/task/<tid>``)."""
+    with open(f"/proc/{path or pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process's main thread alone (the event loop; the difference to
+    ``cpu_seconds`` is its other threads: the log writer, password hashing)."""
+    return cpu_seconds(pid, f"{pid}/task/{pid}")
 
 
 def frame_log_drops(log_dir: Path) -> int:
@@ -165,13 +172,16 @@ class Server:
         lines = ["[ports]", *(f"{k} = {v}" for k, v in self.ports.items())]
         frames = "true" if self.frames else "false"
         lines += ["[logging]", f"frames = {frames}", f'level = "{self.log_level}"', self.extra_toml]
+        # DNAS and the web board on any free port: two servers side by side must not fight over
+        # 443 and 8080 (unless the extra config places them itself).
+        lines += [f"[{part}]\nport = 0" for part in ("dnas", "web") if f"[{part}]" not in self.extra_toml]
         config = self.workdir / "bench.toml"
         config.write_text("\n".join(lines) + "\n")
         serve = ["serve", "--headless", "--address", LOOPBACK, "--no-dns", "--config", str(config)]
         serve += ["--data", str(self.workdir / "data")] + ([] if self.on_disk else ["--ephemeral"])
         py = [sys.executable]
         if self.cprofile is not None:
-            py += ["-m", "cProfile", "-o", str(self.cprofile)]
+            return [*py, str(Path(__file__).resolve()), "serve", "--cprofile", str(self.cprofile), *serve]
         if self.tracemalloc:
             return [*py, str(Path(__file__).resolve()), "serve", "--tracemalloc", str(self.tm_path), *serve]
         return [*py, "-m", "clank_lan", *serve]
@@ -235,6 +245,20 @@ class Server:
 
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def profile_cut(self, target: Path | None, timeout: float = 20.0) -> None:
+        """Under ``cprofile``: write the profile since the last cut to ``target`` (None: discard
+        it), then profile afresh."""
+        assert self.cprofile is not None
+        if target is not None:
+            target.unlink(missing_ok=True)
+        self.cprofile.with_suffix(".cut").write_text("" if target is None else str(target))
+        os.kill(self.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + timeout
+        while target is not None and not target.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the profiled server wrote no profile")
+            time.sleep(0.05)
 
     def traced(self, timeout: float = 20.0) -> dict:
         """Ask the tracemalloc wrapper for a snapshot (SIGUSR1) and return it."""
@@ -665,6 +689,74 @@ def _serve_with_tracemalloc(path: Path, argv: list[str]) -> int:
     return main(argv)
 
 
+def _serve_with_cprofile(path: Path, argv: list[str]) -> int:
+    """``clank-lan serve`` under cProfile timed by the main thread's CPU clock, not the wall clock:
+    on a shared machine (and with the log writer thread holding the GIL now and then) wall time
+    counts waits as work. The stats are written to ``path`` on the way out."""
+    import cProfile
+
+    from clank_lan.cli import main
+
+    profiler = cProfile.Profile(time.thread_time)
+
+    def cut(*_: object) -> None:
+        """SIGUSR2: write what was profiled since the last cut to the file named in
+        ``path.cut`` (see ``Server.profile_cut``), then start afresh."""
+        target = path.with_suffix(".cut").read_text().strip()
+        profiler.disable()
+        if target:
+            profiler.dump_stats(target + ".tmp")
+            os.replace(target + ".tmp", target)
+        profiler.clear()
+        profiler.enable()
+
+    signal.signal(signal.SIGUSR2, cut)
+    profiler.enable()
+    try:
+        return main(argv)
+    finally:
+        profiler.disable()
+        profiler.dump_stats(str(path))
+
+
+#: Where a function's own CPU time goes, by its file (the first match wins); builtins by name.
+BUCKETS = (
+    ("PS2 RC4", ("ps2_rc4",)),
+    ("RSA", ("ps2_rsa", "built-in method builtins.pow")),
+    ("PBKDF2", ("pbkdf2",)),
+    ("socket calls", ("_socket.socket", "select.epoll", "built-in method _socket")),
+    ("trio runtime", ("/trio/", "/outcome/", "/sniffio/", "contextvars", "contextlib.py")),
+    ("frame hash + framing", ("crypto/hashing.py", "protocol/framing.py", "crypto/session.py")),
+    ("connection layer (rt, tcp, lobby_conn)", ("clank_lan/rt/", "servers/tcp.py", "servers/lobby_conn.py")),
+    ("Medius codec", ("protocol/medius/", "protocol/rt_messages.py", "msgspec")),
+    ("lobby handlers", ("servers/lobby/", "clank_lan/titles.py", "clank_lan/stages.py", "lobby_groups")),
+    ("database", ("clank_lan/db/", "sqlite3")),
+    ("logging (console lines)", ("logging/", "clank_lan/limit_hits.py", "_io.TextIOWrapper")),
+    ("frame logging", ("clank_lan/logs.py", "protocol/hexlog.py")),
+    ("events, limits, engine", ("clank_lan/events.py", "clank_lan/ratelimit.py", "clank_lan/engine.py")),
+)
+#: Functions that run before the first client or after the last (start-up, imports, shutdown).
+_SETUP = ("<frozen importlib", "built-in method builtins.exec", "built-in method marshal", "compile")
+
+
+def profile_buckets(path: Path) -> list[tuple[str, float]]:
+    """The main thread's CPU seconds of a ``--cprofile`` stats file by bucket (``BUCKETS``),
+    highest first; start-up and import time left out."""
+    import pstats
+
+    stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
+    totals: dict[str, float] = {}
+    for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.items():
+        where = f"{filename}:{name}" if filename != "~" else name
+        if any(mark in where for mark in _SETUP):
+            continue
+        bucket = next((b for b, marks in BUCKETS if any(m in where for m in marks)), None)
+        if bucket is None:
+            bucket = "builtins" if filename == "~" else "other Python"
+        totals[bucket] = totals.get(bucket, 0.0) + tottime
+    return sorted(totals.items(), key=lambda kv: -kv[1])
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["echo"]:
         import trio
@@ -675,5 +767,9 @@ if __name__ == "__main__":
             pass
     elif sys.argv[1:3] == ["serve", "--tracemalloc"]:
         raise SystemExit(_serve_with_tracemalloc(Path(sys.argv[3]), sys.argv[4:]))
+    elif sys.argv[1:3] == ["serve", "--cprofile"]:
+        raise SystemExit(_serve_with_cprofile(Path(sys.argv[3]), sys.argv[4:]))
     else:
-        raise SystemExit("usage: _common.py echo | serve --tracemalloc FILE <clank-lan serve arguments>")
+        raise SystemExit(
+            "usage: _common.py echo | serve --tracemalloc FILE | serve --cprofile FILE <serve arguments>"
+        )

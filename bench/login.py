@@ -25,7 +25,8 @@ Phases (``--clients`` clients each), ON and OFF alternating:
 threads count), so 1000 / it is what one server core could do with free clients. Targets (issue
 11): <= 3 ms per encrypted login, <= 1.5 ms in clear, first logins <= 1.3x returning ones, frame
 logging <= 1.15x; and 300 logins/s with p99 < 250 ms at 300/s. Exits 1 when a target is missed.
-Run: ``python bench/login.py`` (under a minute); ``--profile FILE`` runs the ON server under cProfile.
+Run: ``python bench/login.py`` (under a minute); ``--profile FILE`` runs the ON server under cProfile
+(timed by its main thread's CPU clock) and prints where each phase's time went, by bucket.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ from bench._common import (
     Workers,
     cpu_count,
     cpu_seconds,
+    main_thread_cpu_seconds,
     percentile,
+    profile_buckets,
     raise_fd_limit,
     start_time,
     tcp_counters,
@@ -74,6 +77,7 @@ class Row:
     server_cpu: float
     clients: int
     overflows: int = 0  # system-wide ListenOverflows during the phase
+    loop_cpu: float = 0.0  # of server_cpu, the main thread's (the event loop)
 
     @property
     def ok(self) -> int:
@@ -104,34 +108,67 @@ class Row:
         cli = self.result.cpu * 1000 / max(self.ok, 1)
         util = self.server_cpu / self.wall if self.ok else float("nan")
         lag = max(self.result.lags, default=0.0) * 1000
+        threads = (self.server_cpu - self.loop_cpu) * 1000 / max(self.ok, 1)
         return (
             f"{self.label:36} {self.ok:4}/{self.clients:<4} {self.wall:6.2f} {self.rate:8.0f} "
-            f"{self.ms(50):7.1f} {self.ms(99):7.1f} {self.ms(100):7.1f} {self.server_ms:8.2f} {cli:8.2f} "
-            f"{util:5.0%} {lag:7.0f} {self.slow_connects:5}"
+            f"{self.ms(50):7.1f} {self.ms(99):7.1f} {self.ms(100):7.1f} {self.server_ms:8.2f} {threads:6.2f} "
+            f"{cli:8.2f} {util:5.0%} {lag:7.0f} {self.slow_connects:5}"
         )
 
 
 HEADER = (
     f"{'phase':36} {'ok':>9} {'wall s':>6} {'logins/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-    f"{'srv ms/l':>8} {'cli ms/l':>8} {'srv%':>5} {'lag ms':>7} {'1s-c':>5}"
+    f"{'srv ms/l':>8} {'thrds':>6} {'cli ms/l':>8} {'srv%':>5} {'lag ms':>7} {'1s-c':>5}"
 )
 LEGEND = """\
 columns: ok = logins completed; logins/s = ok / (last end - first start); latency from the MAS
   connect to the channel joined; srv/cli ms/l = CPU ms per login of the server / the client
-  processes; srv% = server CPU / wall; lag = worst client start behind schedule (client backlog);
+  processes; thrds = of srv ms/l, the server's threads other than the event loop's (log writer,
+  password hashing); srv% = server CPU / wall; lag = worst client start behind schedule (client backlog);
   1s-c = TCP connects that took >= 0.9 s: the SYN was dropped (listen backlog full), resent 1 s later"""
 
 
-def run_phase(workers: Workers, pid: int, label: str, **phase) -> Row:
-    before, tcp = cpu_seconds(pid), tcp_counters()
+def run_phase(workers: Workers, pid: int, label: str, profile: Path | None = None, **phase) -> Row:
+    """One phase; ``profile``: the profiled server's stats of this phase alone go there."""
+    if profile is not None:
+        PROFILED[0].profile_cut(None)
+    before, loop_before, tcp = cpu_seconds(pid), main_thread_cpu_seconds(pid), tcp_counters()
     result = workers.run(Phase(start_at=start_time(), **phase))
     overflows = tcp_counters()["ListenOverflows"] - tcp["ListenOverflows"]
     row = Row(label, result, cpu_seconds(pid) - before, len(phase["names"]), overflows)
+    row.loop_cpu = main_thread_cpu_seconds(pid) - loop_before
+    if profile is not None:
+        PROFILED[0].profile_cut(profile)
     print(row.line(), flush=True)
     for err in sorted(set(result.errors))[:5]:
         print(f"    error x{result.errors.count(err)}: {err}")
     time.sleep(SETTLE)
     return row
+
+
+#: The server running under ``--profile`` (at most one).
+PROFILED: list[Server] = []
+#: Phases whose profile ``--profile`` reports, by bucket.
+PROFILED_PHASES = ("first", "clear", "burst")
+
+
+def profile_report(args, rows: dict[str, Row]) -> None:
+    """Where the profiled server's main thread spent its CPU per login, phase by phase."""
+    tables = {key: profile_buckets(args.profile.with_suffix(f".{key}.prof")) for key in PROFILED_PHASES}
+    names = sorted({b for t in tables.values() for b, _ in t}, key=lambda b: -dict(tables["burst"]).get(b, 0))
+    print(f"\nprofile of the ON server's main thread (CPU time under cProfile, overhead included; "
+          f"{args.profile.with_suffix('.<phase>.prof')}):")  # fmt: skip
+    print(f"  {'bucket':42}" + "".join(f"{key + ' ms/l':>13} {'%':>4}" for key in PROFILED_PHASES))
+    for name in names:
+        cells = ""
+        for key in PROFILED_PHASES:
+            table = dict(tables[key])
+            total = sum(table.values())
+            per = table.get(name, 0.0) * 1000 / max(rows[f"{key}/ON"].ok, 1)
+            cells += f"{per:13.3f} {table.get(name, 0.0) / max(total, 1e-9):4.0%}"
+        print(f"  {name:42}{cells}")
+    totals = [sum(dict(tables[k]).values()) * 1000 / max(rows[f"{k}/ON"].ok, 1) for k in PROFILED_PHASES]
+    print(f"  {'total':42}" + "".join(f"{t:13.3f} {'':4}" for t in totals))
 
 
 def run_all(args, servers: dict[str, Server], names: tuple[str, ...]) -> dict[str, Row]:
@@ -150,7 +187,10 @@ def run_all(args, servers: dict[str, Server], names: tuple[str, ...]) -> dict[st
         for key, label, extra in phases:
             for tag, server in servers.items():
                 common = {"kind": "login", "names": names, "ports": server.ports, "title": args.title}
-                rows[f"{key}/{tag}"] = run_phase(workers, server.pid, f"{tag:3} {label}", **common, **extra)
+                prof = args.profile.with_suffix(f".{key}.prof") if args.profile and tag == "ON" else None
+                rows[f"{key}/{tag}"] = run_phase(
+                    workers, server.pid, f"{tag:3} {label}", profile=prof, **common, **extra
+                )
         on = servers["ON"]
         common = {"kind": "login", "names": names, "ports": on.ports, "title": args.title}
         rows["paced"] = run_phase(workers, on.pid, f"ON  encrypted, paced at {args.rate:g}/s", rate=args.rate,
@@ -170,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--title", default="uya", help="client profile: uya (1.08), dl (1.10, MUIS first)")
     parser.add_argument("--log-level", default="info", help="server console log level")
     parser.add_argument("--ephemeral", action="store_true", help="--ephemeral store: no log file at all")
+    parser.add_argument("--handshakes", type=int, help="[limits] handshakes_at_once (default: the config's)")
     parser.add_argument("--profile", type=Path, help="run the ON server under cProfile, write the stats here")
     args = parser.parse_args(argv)
     soft, _ = raise_fd_limit(4 * args.clients + 256)
@@ -188,8 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             server = Server(
                 workdir, log_level=args.log_level, on_disk=not args.ephemeral, frames=frames,
                 cprofile=args.profile if frames else None,
+                extra_toml=f"[limits]\nhandshakes_at_once = {args.handshakes}" if args.handshakes else "",
             )  # fmt: skip
             servers[tag] = server.start()
+            if server.cprofile is not None:
+                PROFILED.append(server)
             print(f"server {tag:3}: {server.describe()} (pid {server.pid})"
                   + (f", under cProfile -> {args.profile}" if args.profile and frames else ""))  # fmt: skip
         print()
@@ -201,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         on = servers["ON"]
         problems = on.problems() + servers["OFF"].problems()
         log_info = f"frame log {on.log_bytes() / 1e6:.1f} MB written, {on.log_drops():,} records dropped"
+    if args.profile:
+        profile_report(args, rows)
     return summary(args, rows, codes, problems, log_info, time.monotonic() - t0)
 
 

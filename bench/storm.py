@@ -27,7 +27,9 @@ Targets (issue 11): every login completes, login p99 <= 2 s, relay loss 0 and p9
 loses frames (the machine cannot carry the worlds), the worlds are halved until it does not;
 when phase 1's storm took over ``STORM_BUDGET`` s, phase 2 runs proportionally fewer consoles
 (both said in the output). Everything is bounded in count and time. Exits 1 when a target is missed.
-Run: ``python bench/storm.py`` (under a minute on 2 cores; other load on the machine adds noise).
+Run: ``python bench/storm.py`` (under a minute on 2 cores; other load on the machine adds noise);
+``--storm-only`` runs phase 1 alone, ``--handshakes N`` sets ``[limits] handshakes_at_once``, and
+``STORM_STALLS=1`` in the environment prints the server's longest event-loop steps and GC pauses.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import json
 import os
 import statistics
@@ -89,9 +92,18 @@ KEY_GAP = 0.2  # seconds between key presses
 KEYS_IDLE = 10  # key presses with the engine idle (the baseline)
 KEY_SECONDS = 8.0  # how long keys are pressed while the consoles log in and chat
 KEY_WAIT = 5.0  # a key press not shown on screen within this is counted as lost
-#: Worlds and players wait between windows: neither may expire meanwhile (as in bench/relay.py);
-#: the web board on a free port (its default 8080 may be taken by another run).
-EXTRA_TOML = "[timeouts]\ndme_client = 3600.0\ndme_empty_world = 3600.0\n[web]\nport = 0\n"
+#: Worlds and players wait between windows: neither may expire meanwhile (as in bench/relay.py).
+#: (``Server`` puts DNAS and the web board on free ports.)
+EXTRA_TOML = "[timeouts]\ndme_client = 3600.0\ndme_empty_world = 3600.0\n"
+
+
+def extra_toml(args) -> str:
+    """The server's extra configuration; ``--handshakes`` overrides ``[limits] handshakes_at_once``."""
+    if args.handshakes is None:
+        return EXTRA_TOML
+    return f"{EXTRA_TOML}[limits]\nhandshakes_at_once = {args.handshakes}\n"
+
+
 CONSOLE_OFFSET = 500  # login consoles' loopback addresses start after the game players'
 TAB_KEYS = ("2", "3", "4", "7", "1")  # channels, games, consoles, chat, players
 
@@ -123,6 +135,39 @@ def serve_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
+class StallWatch(trio.abc.Instrument):
+    """``STORM_STALLS=1``: the server's task steps that held the event loop longest, and GC
+    pauses, written to ``path`` at exit (what delays the relay during the storm)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.t0 = 0.0
+        self.steps: dict[str, list[float]] = {}
+        self.gc: list[float] = []
+        gc_started: list[float] = []
+
+        def on_gc(phase: str, info: dict) -> None:
+            if phase == "start":
+                gc_started[:] = [time.perf_counter()]
+            elif gc_started:
+                self.gc.append((time.perf_counter() - gc_started[0]) * 1000)
+
+        gc.callbacks.append(on_gc)
+
+    def before_task_step(self, task) -> None:
+        self.t0 = time.perf_counter()
+
+    def after_task_step(self, task) -> None:
+        ms = (time.perf_counter() - self.t0) * 1000
+        if ms > 2:
+            self.steps.setdefault(task.name.rsplit(".", 1)[-1], []).append(ms)
+
+    def after_run(self) -> None:
+        top = sorted(((max(v), len(v), sum(v), k) for k, v in self.steps.items()), reverse=True)[:15]
+        gcs = sorted(self.gc, reverse=True)[:10]
+        self.path.write_text(json.dumps({"steps_over_2ms": top, "gc_ms": gcs, "gc_count": len(self.gc)}))
+
+
 def role_serve(worlds: int, shape: Shape, out: Path, argv: Sequence[str]) -> int:
     """``clank-lan serve`` (its ``run`` minus the TUI) plus ``worlds`` worlds made once it is up;
     their ports and players go to ``out`` as JSON."""
@@ -140,8 +185,9 @@ def role_serve(worlds: int, shape: Shape, out: Path, argv: Sequence[str]) -> int
             tmp.write_text(json.dumps(hello(engine, make_worlds(engine.dme, worlds, shape))))
             tmp.replace(out)
 
+    instruments = [StallWatch(out.with_suffix(".stalls.json"))] if os.environ.get("STORM_STALLS") else []
     try:
-        trio.run(main)
+        trio.run(main, instruments=instruments)
     except KeyboardInterrupt:
         pass
     finally:
@@ -262,7 +308,7 @@ def errors(r: PhaseResult) -> None:
 # --- phase 1: the storm against the headless server ---------------------------------------------------
 def storm_phase(args, shape: Shape, tmp: Path, workers: Workers) -> dict:
     server = StormServer(
-        tmp / "storm", frames=True, extra_toml=EXTRA_TOML, worlds=args.worlds, shape=shape.name
+        tmp / "storm", frames=True, extra_toml=extra_toml(args), worlds=args.worlds, shape=shape.name
     )
     server.workdir.mkdir()
     server.start()
@@ -320,6 +366,9 @@ def storm_phase(args, shape: Shape, tmp: Path, workers: Workers) -> dict:
     dme_drops = ", ".join(f"{k} {v}" for k, v in st.items() if k.startswith("dropped") and v) or "none"
     print(f"  server: DME drops in the run: {dme_drops}; exit code {code}, {len(problems)} warnings/errors")
     print(f"  server: {server.log_drops():,} frame log records dropped by its writer")
+    stalls = server.worlds_path.with_suffix(".stalls.json")
+    if stalls.exists():
+        print(f"  server: event-loop stalls (STORM_STALLS): {stalls.read_text()}")
     for line in problems[:5]:
         print(f"    {line}")
     if during["loss"] and not dme_socket and dme_drops == "none":
@@ -430,7 +479,7 @@ def console_phase(args, shape: Shape, worlds: int, consoles: int, tmp: Path, wor
     """The TUI with the engine as its trio guest; keys idle, then during logins and chat."""
     work = tmp / "tui"
     work.mkdir()
-    server = Server(work, frames=True, extra_toml=EXTRA_TOML)
+    server = Server(work, frames=True, extra_toml=extra_toml(args))
     cmd = server.command()  # picks the ports, writes the config (nothing is started)
     sargs = serve_args(cmd[cmd.index("serve") + 1 :])
     config = load_config(sargs.config)
@@ -496,6 +545,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--worlds", type=int, default=WORLDS, help="8-player worlds relaying meanwhile")
     ap.add_argument("--shape", default="uya", choices=sorted(SHAPES), help="game shape (relay.py)")
     ap.add_argument("--chat-every", type=float, default=CHAT_EVERY, help="seconds between a console's chats")
+    ap.add_argument("--handshakes", type=int, help="[limits] handshakes_at_once (default: the config's)")
+    ap.add_argument("--storm-only", action="store_true", help="phase 1 only (no operator console)")
     ap.add_argument("--role", help=argparse.SUPPRESS)
     ap.add_argument("--worlds-file", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -513,6 +564,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="clank-storm-") as tmp, Workers(1, timeout=90) as workers:
         storm = storm_phase(args, shape, Path(tmp), workers)
+        if args.storm_only:
+            return storm_summary(args, storm, time.monotonic() - t0)
         consoles = args.consoles
         if storm["storm_s"] > STORM_BUDGET:  # phase 2 would not end within the minute
             consoles = max(MIN_CONSOLES, int(args.consoles * STORM_BUDGET / storm["storm_s"]))
@@ -523,6 +576,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         tui = console_phase(args, shape, storm["worlds"], consoles, Path(tmp), workers)
         tui["consoles"] = consoles
     return summary(args, storm, tui, time.monotonic() - t0)
+
+
+def storm_summary(args, storm: dict, elapsed: float) -> int:
+    """``--storm-only``: phase 1's figures against their targets."""
+    lat = sorted(storm["logins"].latencies)
+    p99 = percentile(lat, 99)
+    during = storm["during"]
+    base = statistics.median([added_ms(storm["before"]), added_ms(storm["after"])])
+    failed = args.consoles - len(lat)
+    relay_ok = not during["loss"] and added_ms(during) <= TARGET_ADDED_P99_MS
+    ok = not failed and p99 <= TARGET_LOGIN_P99 and relay_ok
+    print(
+        f"SUMMARY storm (phase 1 only, handshakes_at_once {args.handshakes or 'default'}): {verdict(ok)}; "
+        f"{failed} failed, login p99 {p99 * 1000:.0f} ms (p50 {percentile(lat, 50) * 1000:.0f}), relay loss "
+        f"{during['loss']:.2%}, p99 added {added_ms(during):.1f} ms (without the storm {base:.1f} ms); "
+        f"elapsed {elapsed:.0f} s"
+    )
+    return 0 if ok else 1
 
 
 def summary(args, storm: dict, tui: dict, elapsed: float) -> int:

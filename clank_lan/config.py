@@ -153,6 +153,13 @@ class LimitSettings(_Section):
     #: ``accept_burst``; stops handshake floods before any RSA work is spent on them.
     accepts_per_second: PerSecond = 5.0
     accept_burst: Count = 20
+    #: New connections in their RT handshake (RSA key exchange to CONNECT_COMPLETE) at once,
+    #: every service together; the others wait their turn (a console further along its login
+    #: first, then first come first served), up to 10 s. A tournament start (hundreds of consoles
+    #: at once) then cannot flood the event loop that relays games. 8 measured best in
+    #: ``bench/storm.py`` (2 cores): fewer stretch the logins under the operator console past the
+    #: consoles' 10 s handshake timeout; more let the relay's latency grow.
+    handshakes_at_once: Count = 8
     #: Lobby chat lines per second per session (bursts up to ``chat_burst``); a person types <1/s.
     chat_lines_per_second: PerSecond = 2.0
     chat_burst: Count = 10

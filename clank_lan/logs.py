@@ -27,6 +27,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
+from typing import TextIO
 
 from clank_lan.protocol.hexlog import format_frame
 from clank_lan.ratelimit import TokenBucket
@@ -54,9 +55,10 @@ DUTY = 0.25  # at most this share of wall time formatting, the rest asleep
 class LogWriter:
     """One thread that owns the log file; producers only append tuples to a bounded deque.
 
-    An item is ``(created, level_char, text)`` for an ordinary line or ``(created, service, peer,
-    direction, rt_id, payload, ctx, null, extra)`` for a frame. ``deque.append`` and ``len`` are
-    atomic under the GIL, so producers take no lock; the drop counters are only approximate if
+    An item is ``(created, level_char, text)`` for an ordinary line, ``(created, level_char, text,
+    stream)`` for a console line (``HH:MM:SS L text`` to ``stream``, not the file) or ``(created,
+    service, peer, direction, rt_id, payload, ctx, null, extra)`` for a frame. ``deque.append``
+    and ``len`` are atomic under the GIL, so producers take no lock; the drop counters are only approximate if
     several threads drop at the same instant, which is acceptable for a summary line.
     """
 
@@ -92,8 +94,11 @@ class LogWriter:
         self.written = 0  # records written to the file (a frame is a header plus its hex lines)
         # Ordinary lines: a second's worth may come at once, then lines_per_second on average.
         self._lines = TokenBucket(lines_per_second, max(1, lines_per_second), time.time())
+        self._console_lines = TokenBucket(lines_per_second, max(1, lines_per_second), time.time())
         self._stamp_second = -1
         self._stamp = ""
+        self._clock_second = -1
+        self._clock = ""
         self._wake = threading.Event()
         self._stop = False
         # The stdlib handler only for its file opening and rollover; we write to its stream.
@@ -127,6 +132,13 @@ class LogWriter:
             self.throttled += 1
             return
         self.put((created, level, text), len(text))
+
+    def console(self, created: float, level: str, text: str, stream: TextIO) -> None:
+        """A line for the operator's terminal, written by the thread in order with the rest."""
+        if not self._console_lines.allow(created):
+            self.throttled += 1
+            return
+        self.put((created, level, text, stream), len(text))
 
     # --- the writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
@@ -175,18 +187,27 @@ class LogWriter:
         while todo > 0 and (self._budget > 0 or not budgeted):
             started = time.thread_time()
             out: list[str] = []
+            shown: dict[TextIO, list[str]] = {}
             done = 0
-            for _ in range(min(todo, CHUNK)):
+            count = min(todo, CHUNK)
+            for _ in range(count):
                 item = pop()
-                if len(item) == 3:
+                n = len(item)
+                if n == 3:
                     out.append(f"{prefix(item[0])} {item[1]} {item[2]}\n")
+                    done += len(item[2])
+                elif n == 4:
+                    shown.setdefault(item[3], []).append(f"{self._clock_of(item[0])} {item[1]} {item[2]}\n")
                     done += len(item[2])
                 else:
                     out.append(f"{prefix(item[0])} D {format_frame(*item[1:])}\n")
                     done += len(item[5])
             self._bytes_out += done
-            todo -= len(out)
-            self._emit("".join(out), len(out))
+            todo -= count
+            if out:
+                self._emit("".join(out), len(out))
+            for stream, lines in shown.items():
+                self._show(stream, "".join(lines))
             spent = time.thread_time() - started
             self._budget -= spent
             if budgeted:
@@ -201,6 +222,22 @@ class LogWriter:
             self._stamp_second = second
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
         return f"{self._stamp},{int((created - second) * 1000):03d}"
+
+    def _clock_of(self, created: float) -> str:
+        """``HH:MM:SS``, the console's timestamp, cached per second."""
+        second = int(created)
+        if second != self._clock_second:
+            self._clock_second = second
+            self._clock = time.strftime("%H:%M:%S", time.localtime(created))
+        return self._clock
+
+    @staticmethod
+    def _show(stream: TextIO, text: str) -> None:
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):  # a closed terminal must not stop the log file
+            pass
 
     def _emit(self, text: str, records: int) -> None:
         handler = self._file
@@ -244,6 +281,25 @@ class QueuedFileHandler(logging.Handler):
             self.handleError(record)
 
 
+class QueuedConsoleHandler(logging.StreamHandler):
+    """The operator's terminal lines, formatted and written by the log writer's thread: a line
+    costs the event loop a tuple, not a format and a write to the terminal. A ``StreamHandler`` on
+    ``stream`` all the same, so whatever mutes terminal handlers (the TUI) finds it."""
+
+    def __init__(self, writer: LogWriter, stream: TextIO) -> None:
+        super().__init__(stream)
+        self.writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info:
+                text += "\n" + logging.Formatter().formatException(record.exc_info)
+            self.writer.console(record.created, record.levelname[:1], text, self.stream)
+        except Exception:
+            self.handleError(record)
+
+
 #: The writer frames go to while a log file is open with frame logging on.
 _frame_writer: LogWriter | None = None
 #: The writer of the log file, if any (ordinary lines; closed by ``shutdown_logging``).
@@ -282,6 +338,19 @@ class FrameLogger:
             FRAMES.debug("%s", format_frame(self.service, peer, direction, rt_id, payload, ctx, null, extra))
 
 
+def _not_a_frame(record: logging.LogRecord) -> bool:
+    return not record.name.startswith("clank_lan.frames")
+
+
+def _console_handler(stream: TextIO, level: int) -> logging.StreamHandler:
+    """The terminal's lines written where they are logged (no writer thread)."""
+    console = logging.StreamHandler(stream)
+    console.setLevel(level)
+    console.setFormatter(logging.Formatter(_FORMAT, "%H:%M:%S"))
+    console.addFilter(_not_a_frame)
+    return console
+
+
 def setup_logging(level: str = "info", log_dir: Path | None = None, frames: bool = True) -> Path | None:
     """Console at ``level``; a rotating file with everything (incl. frames) under ``log_dir``."""
     global _frame_writer, _writer
@@ -293,24 +362,28 @@ def setup_logging(level: str = "info", log_dir: Path | None = None, frames: bool
     root.propagate = False
     for h in list(root.handlers):
         root.removeHandler(h)
-    console = logging.StreamHandler(sys.stdout)
-    console.setLevel(console_level)
-    console.setFormatter(logging.Formatter(_FORMAT, "%H:%M:%S"))
-    console.addFilter(lambda r: not r.name.startswith("clank_lan.frames"))
-    root.addHandler(console)
     # Frames bypass the logging module and go to the log file's writer. Without a file they would
     # only be formatted for the console, which filters them out: off (a test that wants them
     # attaches a handler to FRAMES and sets its level).
     FRAMES.setLevel(logging.INFO)
     FRAMES.disabled = False
-    if log_dir is None:
-        return None
-    log_dir.mkdir(parents=True, exist_ok=True)
-    path = log_dir / "clank-lan.log"
-    _writer = LogWriter(path)
-    if frames:
-        _frame_writer = _writer
-    root.addHandler(QueuedFileHandler(_writer))
+    path = None
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        path = log_dir / "clank-lan.log"
+        _writer = LogWriter(path)
+        if frames:
+            _frame_writer = _writer
+    # The console: through the writer's thread when there is one, else written where logged.
+    if _writer is not None:
+        console: logging.StreamHandler = QueuedConsoleHandler(_writer, sys.stdout)
+        console.setLevel(console_level)
+        console.addFilter(_not_a_frame)
+    else:
+        console = _console_handler(sys.stdout, console_level)
+    root.addHandler(console)
+    if _writer is not None:
+        root.addHandler(QueuedFileHandler(_writer))
     return path
 
 
@@ -322,8 +395,10 @@ def shutdown_logging() -> None:
         return
     root = logging.getLogger("clank_lan")
     for h in list(root.handlers):
-        if isinstance(h, QueuedFileHandler) and h.writer is writer:
+        if isinstance(h, QueuedFileHandler | QueuedConsoleHandler) and h.writer is writer:
             root.removeHandler(h)
+        if isinstance(h, QueuedConsoleHandler) and h.writer is writer:
+            root.addHandler(_console_handler(h.stream, h.level))  # the terminal still hears the last lines
     writer.close()
 
 

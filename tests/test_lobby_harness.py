@@ -67,6 +67,9 @@ class Conn:
         self.inbox: list[bytes] = []
         self.system: list[str] = []
         self.closed: str | None = None
+        #: Work the lobby deferred (password hashes); ``Console.send`` runs it unless ``hold``.
+        self.deferred: list[tuple] = []
+        self.hold = False
 
     @property
     def peer_label(self) -> str:
@@ -83,6 +86,20 @@ class Conn:
     def disconnect(self, reason: str, code: int = 0) -> None:
         if self.closed is None:
             self.closed = reason
+
+    def defer(self, work, done) -> None:
+        self.deferred.append((work, done))
+
+    def run_deferred(self, now: float) -> int:
+        """Do the deferred work as the shell would (``done`` only while connected); how many."""
+        ran = 0
+        while self.deferred:
+            work, done = self.deferred.pop(0)
+            result = work()
+            ran += 1
+            if self.closed is None:
+                done(result, now)
+        return ran
 
     def take(self) -> list[MediusMessage | UnknownMessage]:
         """Everything received since the last take, decoded."""
@@ -198,6 +215,8 @@ class Console:
     def send(self, conn: Conn, msg: MediusMessage | UnknownMessage) -> list:
         conn.inbox.clear()
         conn.app.on_app(conn, encode_app(msg, codec_context(conn)), self.net.clock())
+        if not conn.hold:
+            conn.run_deferred(self.net.clock())
         return conn.take()
 
     def one(self, conn: Conn, msg: MediusMessage | UnknownMessage):

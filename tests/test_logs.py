@@ -4,6 +4,7 @@ drops and counts; shutdown writes everything; the file still parses and replays 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -191,3 +192,18 @@ def test_the_writer_formats_only_within_its_cpu_budget(tmp_path: Path, monkeypat
     assert len(writer.queue) == logs.CHUNK * 2
     writer.close()  # shutdown is not budgeted: everything is written
     assert len(parse_log((tmp_path / "x.log").read_text())) == logs.CHUNK * 3
+
+
+def test_console_lines_are_written_by_the_writer_thread(tmp_path, restore_logging, capsys) -> None:
+    setup_logging("info", tmp_path)
+    root = logging.getLogger("clank_lan")
+    (console,) = [h for h in root.handlers if isinstance(h, logging.StreamHandler)]
+    assert isinstance(console, logs.QueuedConsoleHandler)  # a terminal handler the TUI can mute
+    logging.getLogger("clank_lan.test").info("hello %s", "operator")
+    logging.getLogger("clank_lan.test").debug("not on the console")
+    shutdown_logging()  # flushes the console too
+    out = capsys.readouterr().out
+    assert re.fullmatch(r"\d\d:\d\d:\d\d I hello operator\n", out)
+    assert "I hello operator" in (tmp_path / "clank-lan.log").read_text()
+    logging.getLogger("clank_lan.test").warning("after the writer")  # still shown, written directly
+    assert "W after the writer" in capsys.readouterr().out

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import errno
 import logging
+import threading
+from functools import partial
 
 import pytest
 import trio
 import trio.testing
 
+from clank_lan import limit_hits as lh
+from clank_lan.config import LimitSettings
 from clank_lan.protocol.errors import ProtocolError
 from clank_lan.rt.outbox import Outbox
 from clank_lan.servers import tcp
@@ -316,3 +320,157 @@ async def test_input_that_brings_the_deadline_forward_wakes_the_timer(autojump_c
             await theirs.send_all(b"x")
             assert await theirs.receive_some(10) == b""  # closed by on_timer, a second later
     assert proto.fired == [sent_at + 1.0]
+
+
+class Deferring:
+    """Hands each input to a worker thread (``Outbox.defer``) and answers with what came back."""
+
+    def __init__(self) -> None:
+        self.outbox = Outbox()
+        self.done: list[bytes] = []
+
+    def data_received(self, data: bytes, now: float) -> None:
+        self.outbox.defer(lambda: data[::-1], self.back)
+
+    def back(self, result: bytes, now: float) -> None:
+        self.done.append(result)
+        self.outbox.push(result)
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def on_timer(self, now: float) -> None:
+        return None
+
+    def connection_lost(self, reason: str, now: float) -> None:
+        return None
+
+
+async def test_deferred_work_runs_in_a_thread_and_its_answer_is_written():
+    ours, theirs = trio.testing.memory_stream_pair()
+    proto = Deferring()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(tcp.run_stream, ours, proto, "test")
+        await theirs.send_all(b"abc")
+        with trio.fail_after(5):
+            assert await receive_exactly(theirs, 3) == b"cba"
+        nursery.cancel_scope.cancel()
+    assert proto.done == [b"cba"]
+
+
+async def test_deferred_work_of_a_connection_that_ended_is_not_answered():
+    ours, theirs = trio.testing.memory_stream_pair()
+    proto = Deferring()
+    release = threading.Event()
+    proto.data_received = lambda data, now: proto.outbox.defer(  # type: ignore[method-assign]
+        lambda: release.wait(5) and data, proto.back
+    )
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(tcp.run_stream, ours, proto, "test")
+        await theirs.send_all(b"slow")
+        await trio.sleep(0.05)
+        await theirs.aclose()  # gone while the work runs
+        await trio.sleep(0.05)
+        release.set()
+    assert proto.done == []
+
+
+class Handshaking(Echo):
+    """An echo whose handshake is over once it has seen ``ready``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handshaking = True
+        self.seen: list[bytes] = []
+
+    def data_received(self, data: bytes, now: float) -> None:
+        self.seen.append(bytes(data))
+        if data == b"ready":
+            self.handshaking = False
+        super().data_received(data, now)
+
+
+async def test_handshakes_beyond_the_cap_wait_unread_for_a_slot(autojump_clock):
+    listener = MemoryListener()
+    protos: list[Handshaking] = []
+    hits = lh.LimitHits()
+    limits = LimitSettings(handshakes_at_once=1)
+    admission = tcp.Admission("MAS", limits, lh.Refusals(logging.getLogger("clank_lan.tcp"), None, hits))
+
+    def factory(peer, local, now):
+        protos.append(Handshaking())
+        return protos[-1]
+
+    a_ours, a_theirs = trio.testing.memory_stream_pair()
+    b_ours, b_theirs = trio.testing.memory_stream_pair()
+    c_ours, c_theirs = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(
+            partial(tcp.accept_loop, admission=admission, peer_of=_peer_of), "MAS", listener, factory, LOCAL
+        )
+        for ours in (a_ours, b_ours, c_ours):
+            await listener.send.send(ours)
+        await c_theirs.send_all(b"silent?")  # C spoke first: it takes the one slot
+        assert await receive_exactly(c_theirs, 7) == b"SILENT?"
+        await a_theirs.send_all(b"hello")
+        await trio.sleep(1.0)
+        assert protos[0].seen == []  # A waits, unread, while C is in its handshake
+        await c_theirs.send_all(b"ready")  # C's handshake is over: A's turn
+        assert await receive_exactly(c_theirs, 5) == b"READY"
+        assert await receive_exactly(a_theirs, 5) == b"HELLO"
+        assert protos[1].seen == []  # B sent nothing: it never asked for a slot
+        await trio.sleep(tcp.HANDSHAKE_QUEUE_TIMEOUT + 1)  # A never finishes its handshake ...
+        await b_theirs.send_all(b"late")  # ... so B waits in vain, and is closed with the reason
+        assert await b_theirs.receive_some(10) == b""
+        assert trio.current_time() >= tcp.HANDSHAKE_QUEUE_TIMEOUT
+        nursery.cancel_scope.cancel()
+    assert protos[1].seen == [] and protos[1].lost == ["no handshake slot in time (login storm)"]
+    assert hits[lh.HANDSHAKE_TIMEOUT] == 1
+
+
+async def test_a_slot_goes_to_a_console_further_along_then_first_come_first_served(autojump_clock):
+    gate = tcp.HandshakeGate(1)
+    assert await gate.enter("MAS", 1.0)
+    order: list[str] = []
+
+    async def wait(service: str, tag: str) -> None:
+        if await gate.enter(service, 100.0):
+            order.append(tag)
+            await trio.sleep(1.0)
+            gate.leave()
+
+    async with trio.open_nursery() as nursery:
+        for service, tag in (("MUIS", "muis"), ("MAS", "mas-1"), ("MLS", "mls"), ("MAS", "mas-2")):
+            nursery.start_soon(wait, service, tag)
+            await trio.sleep(0.1)
+        assert gate.waiting == 4
+        gate.leave()
+    assert order == ["mls", "mas-1", "mas-2", "muis"]
+    assert gate.held == 0 and gate.waiting == 0 and gate.waited == 4
+
+
+async def test_a_waiter_that_gives_up_leaves_the_queue(autojump_clock):
+    gate = tcp.HandshakeGate(1)
+    assert await gate.enter("MAS", 1.0)
+    got: list[str] = []
+    async with trio.open_nursery() as nursery:
+        first = trio.CancelScope()
+
+        async def doomed() -> None:
+            with first:
+                await gate.enter("MAS", 100.0)
+                got.append("doomed")
+
+        async def next_one() -> None:
+            if await gate.enter("MAS", 100.0):
+                got.append("next")
+
+        nursery.start_soon(doomed)
+        await trio.sleep(0.1)
+        nursery.start_soon(next_one)
+        await trio.sleep(0.1)
+        first.cancel()  # the connection went away while it waited
+        await trio.sleep(0.1)
+        assert gate.waiting == 1
+        gate.leave()
+    assert got == ["next"] and gate.held == 1 and gate.waiting == 0

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import sqlite3
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import msgspec
 
@@ -92,6 +93,17 @@ class Accounts:
         self._verified[account_id] = digest
         return True
 
+    def password_known(self, account_id: int, password: str | bytes) -> bool:
+        """Did ``password`` already pass the slow check (or set it)? A cheap keyed digest compare;
+        False means only ``verify_password`` (PBKDF2, for a worker thread) can tell."""
+        known = self._verified.get(account_id)
+        return known is not None and hmac.compare_digest(known, self._digest(password))
+
+    def hash_work(self, password: str | bytes) -> Callable[[], PasswordHash]:
+        """The slow half of ``create`` (PBKDF2 with a fresh salt), to run in a worker thread; its
+        result goes to ``create(..., hashed=...)``."""
+        return partial(PasswordHash.make, password, self._rng(SALT_SIZE))
+
     def _digest(self, password: str | bytes) -> bytes:
         raw = password.encode("utf-8", "surrogateescape") if isinstance(password, str) else bytes(password)
         return hashlib.blake2b(raw, key=self._verified_key, digest_size=32).digest()
@@ -122,14 +134,24 @@ class Accounts:
 
     # -- writes --------------------------------------------------------------------------------
 
-    def create(self, namespace: str, name: str, password: str | bytes, *, now: float | None = None) -> int:
-        """A new account with zeroed stats; returns its id (ids only grow and are never reused)."""
+    def create(
+        self,
+        namespace: str,
+        name: str,
+        password: str | bytes,
+        *,
+        now: float | None = None,
+        hashed: PasswordHash | None = None,
+    ) -> int:
+        """A new account with zeroed stats; returns its id (ids only grow and are never reused).
+        ``hashed``: the password's hash made beforehand off the event loop (``hash_work``)."""
         check_namespace(namespace)
         check_name(name, "account")
         key = (namespace, name_key(name))
         if key in self._by_name:
             raise AlreadyExists(f"account name {name!r} is already taken in {namespace!r}")
-        hashed = PasswordHash.make(password, self._rng(SALT_SIZE))
+        if hashed is None:
+            hashed = PasswordHash.make(password, self._rng(SALT_SIZE))
         created = self._now(now)
         account_id = self._store.new_id("accounts")
         change = Change()
@@ -152,10 +174,14 @@ class Accounts:
         self._rankings.invalidate(namespace)
         return account_id
 
-    def set_password(self, account_id: int, password: str | bytes) -> None:
-        """Replace the password (new salt). Checking the old one is the caller's business."""
+    def set_password(
+        self, account_id: int, password: str | bytes, *, hashed: PasswordHash | None = None
+    ) -> None:
+        """Replace the password (new salt). Checking the old one is the caller's business;
+        ``hashed``: its hash made beforehand off the event loop (``hash_work``)."""
         self.need(account_id)
-        hashed = PasswordHash.make(password, self._rng(SALT_SIZE))
+        if hashed is None:
+            hashed = PasswordHash.make(password, self._rng(SALT_SIZE))
         change = Change()
         change.sql("UPDATE accounts SET password = ? WHERE id = ?", hashed.encode(), account_id)
         self._store.commit(change)

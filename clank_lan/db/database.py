@@ -6,8 +6,9 @@ and why that survives ``kill -9``), typically 20–60 µs. Only the lobby's pers
 here; connections, channels and games are online state and stay in the servers.
 
 Single-threaded by design: the trio servers call it synchronously from the event loop, one task
-at a time. The one exception is ``accounts.verify_password``, which touches no SQLite and may be
-run in a worker thread.
+at a time. The exceptions are the password hashes, which touch no SQLite and run in a worker
+thread: ``accounts.verify_password`` and the work ``accounts.hash_work`` returns (its result goes to
+``create``/``set_password`` on the loop).
 """
 
 from __future__ import annotations

@@ -384,10 +384,8 @@ class DmeConnection:
     def send_udp_now(self, datagram_frame: bytes) -> None:
         if self.udp_addr is None:
             return
-        if self.udp_q:
-            self.udp_q.append(datagram_frame)
-            self.udp_q_bytes += len(datagram_frame)
-            self._flush_udp()
+        if self.udp_q:  # after the relayed frames waiting, in as few datagrams as possible
+            self._flush_udp(datagram_frame)
         else:
             self.manager.send_datagram(datagram_frame, self.udp_addr)
 
@@ -415,20 +413,31 @@ class DmeConnection:
         if self.udp_q:
             self._flush_udp()
 
+    # (relayed frames are counted for the operator here, a queue at a time, not frame by frame)
     def _flush_tcp(self) -> None:
-        data = self.tcp_q[0] if len(self.tcp_q) == 1 else b"".join(self.tcp_q)
+        q = self.tcp_q
+        self.frames_out += len(q)
+        self.bytes_out += self.tcp_q_bytes
         self.tcp_q = []
         self.tcp_q_bytes = 0
-        self.outbox.push(data)
+        self.outbox.push(q[0] if len(q) == 1 else b"".join(q))
 
-    def _flush_udp(self) -> None:
+    def _flush_udp(self, own: bytes | None = None) -> None:
+        """Send the UDP queue (and then ``own``, a frame of the server's) in as few datagrams as
+        possible."""
         q = self.udp_q
+        size = self.udp_q_bytes
         self.udp_q = []
         self.udp_q_bytes = 0
         addr = self.udp_addr
         if addr is None:
             return
-        if len(q) == 1 or sum(map(len, q)) <= wire.MAX_DATAGRAM:
+        self.frames_out += len(q)
+        self.bytes_out += size
+        if own is not None:
+            q.append(own)
+            size += len(own)
+        if len(q) == 1 or size <= wire.MAX_DATAGRAM:
             self.manager.send_datagram(q[0] if len(q) == 1 else b"".join(q), addr)
             return
         for d in pack_datagrams(q, wire.MAX_DATAGRAM):

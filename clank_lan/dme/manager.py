@@ -37,15 +37,14 @@ import itertools
 import logging
 import math
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from clank_lan import limit_hits as lh
 from clank_lan.config import LimitSettings, TimeoutSettings
 from clank_lan.dme import wire
-from clank_lan.dme.conn import DmeConnection, Phase
+from clank_lan.dme.conn import QUEUE_LIMIT, DmeConnection, Phase
 from clank_lan.dme.world import (
     HOST_INDEX,
     MAX_PLAYERS_LIMIT,
@@ -169,7 +168,7 @@ class DmeManager:
         self._seq = itertools.count()
         self._armed = math.inf
         self._wakeup: Callable[[], None] = _noop
-        self._udp_out: deque[tuple[bytes, Addr]] = deque()
+        self._udp_out: list[tuple[bytes, Addr]] = []
         self._udp_notify: Callable[[], None] = _noop
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
         self._dispatching = False
@@ -349,8 +348,8 @@ class DmeManager:
         self._udp_notify = fn
 
     def take_datagrams(self) -> list[tuple[bytes, Addr]]:
-        out = list(self._udp_out)
-        self._udp_out.clear()
+        out = self._udp_out
+        self._udp_out = []
         return out
 
     def next_deadline(self) -> float:
@@ -360,10 +359,14 @@ class DmeManager:
         self._armed = d
         return d
 
-    def on_timer(self, now: float) -> None:
+    def on_timer(self, now: float, early: float = 0.0) -> None:
+        """Run what is due at ``now``; aggregation flushes due within ``early`` seconds go now too
+        (the shell's tick: players whose flushes fall close together share one wake-up)."""
         heap = self._heap
-        while heap and heap[0][0] <= now:
-            deadline, _, conn = heapq.heappop(heap)
+        until = now + early
+        pop = heapq.heappop
+        while heap and heap[0][0] <= until:
+            deadline, _, conn = pop(heap)
             if conn.flush_at == deadline:
                 conn.flush()
         if now >= self._next_housekeeping:
@@ -375,6 +378,24 @@ class DmeManager:
         self.stats.datagrams_in += 1
         try:
             self._on_datagram(data, addr, now)
+        finally:
+            self.dispatch_events()
+
+    def datagrams_received(
+        self, batch: list[tuple[bytes, Any]], now: float, since: float | None = None
+    ) -> None:
+        """Several ``(data, addr)`` read at once (``addr`` as ``recvfrom`` gives it): one call and
+        one event dispatch for all; a datagram that fails is logged and the rest go on. ``since``:
+        they arrived no earlier (the shell looked away then): relayed frames' aggregation time
+        counts from there."""
+        self.stats.datagrams_in += len(batch)
+        on_datagram = self._on_datagram
+        try:
+            for data, addr in batch:
+                try:
+                    on_datagram(data, addr[:2], now, since)
+                except Exception:
+                    log.exception("DME UDP: datagram from %s:%d failed", addr[0], addr[1])
         finally:
             self.dispatch_events()
 
@@ -481,89 +502,156 @@ class DmeManager:
         )
         self._emit("on_player_connected", world.world_id, conn.index, slot.session_key)
 
-    def relay(self, src: DmeConnection, raw: RawFrame, udp: bool, now: float, log_it: bool = True) -> None:
+    def relay(
+        self,
+        src: DmeConnection,
+        raw: RawFrame,
+        udp: bool,
+        now: float,
+        log_it: bool = True,
+        since: float | None = None,
+    ) -> None:
         """Deliver an app frame as APP_SINGLE stamped with the sender's index (see ``dme.wire``).
 
-        With frame logging on, what went out is logged (``log_it``: the UDP sample, see
+        The frame is encoded once and the same bytes are queued for every receiver (in a mixed
+        world, once more for those that talk the other way). Receivers whose queue was empty flush
+        their aggregation time after ``since`` (no later than the frame's arrival; ``now`` by
+        default). With frame logging on, what went out is logged (``log_it``: the UDP sample, see
         ``DmeConnection.sample_udp_log``) as one record per frame, under the sender's address with
         the receivers' indexes in ``to=``."""
         world = src.world
         if world is None:
             return
+        stats = self.stats
         if not src.relay_bucket.allow(now):
-            self.stats.dropped_relay_rate += 1
+            stats.dropped_relay_rate += 1
             rate = self.limits.relay_frames_per_second
             text = "%s: over %g relay frames a second; dropped"
             self.refusals(lh.RELAY_RATE, src.peer[0], now, text, src.label, rate)
             return
-        self.stats.relayed_in += 1
+        stats.relayed_in += 1
         src.frames_in += 1
-        src.bytes_in += len(raw.payload)
+        payload = raw.payload
+        src.bytes_in += len(payload)
         rid = raw.id
+        skip = None  # a broadcast goes to everybody else
         try:
             if rid == wire.BROADCAST:
-                body, flag, targets = raw.payload, _BROADCAST, world.members
+                body, flag, targets, skip = payload, _BROADCAST, world.members, src
             elif rid == wire.SINGLE:
-                target, body = wire.single_target(raw.payload)
+                target, body = wire.single_target(payload)
                 t = world.by_index.get(target)
                 flag, targets = _SINGLE, ((t,) if t is not None else ())
             else:
-                indexes, body = wire.list_targets(raw.payload)
+                indexes, body = wire.list_targets(payload)
                 by_index = world.by_index
                 flag, targets = _LIST, [by_index[i] for i in indexes if i in by_index]
         except ProtocolError as exc:
-            self.stats.dropped_bad += 1
+            stats.dropped_bad += 1
             self.refusals(None, src.peer[0], now, "%s: bad app frame dropped: %s", src.label, exc.reason)
             return
         h = raw.hash
         frame = wire.relay_frame(src.index, body, h)
-        other: bytes | None = None  # the frame for receivers that talk the other way (mixed world)
-        mixed = world.mixed
-        if mixed:
+        base = now if since is None else since
+        logged = log_it and src.link.frame_log.enabled()
+        if world.mixed:
             other = self._translate(world, src, body, h)
-        sent: list[DmeConnection] = []  # receivers of ``frame``
-        translated: list[DmeConnection] = []  # receivers of ``other``
-        if udp:
-            for t in targets:
-                if (t is src and rid == wire.BROADCAST) or not t.recv_flags & flag:
-                    continue
-                out, to = frame, sent
-                if mixed and t.encrypted is not src.encrypted:
-                    if other is None:
-                        self.stats.dropped_bad += 1
-                        continue
-                    out, to = other, translated
-                if t.udp_addr is None:
-                    self.stats.dropped_no_udp += 1
-                elif t.queue_udp(out, now):
-                    to.append(t)
-                    t.frames_out += 1
-                    t.bytes_out += len(out)
-                else:
-                    self.stats.dropped_queue_full += 1
-            self.stats.delivered_udp += len(sent) + len(translated)
+            sent, translated = self._deliver_mixed(src, targets, skip, flag, frame, other, udp, base)
         else:
-            for t in targets:
-                if (t is src and rid == wire.BROADCAST) or not t.recv_flags & flag:
-                    continue
-                out, to = frame, sent
-                if mixed and t.encrypted is not src.encrypted:
-                    if other is None:
-                        self.stats.dropped_bad += 1
-                        continue
-                    out, to = other, translated
-                t.queue_tcp(out, now)
-                to.append(t)
-                t.frames_out += 1
-                t.bytes_out += len(out)
-            self.stats.delivered_tcp += len(sent) + len(translated)
-        if log_it and src.link.frame_log.enabled():
+            other, translated = None, []
+            sent = self._deliver(targets, skip, flag, frame, udp, base, logged)
+        if logged:
             # one record per frame sent out, naming its receivers (not one per receiver: a world
             # of eight would write the log seven times over)
             for out, to in ((frame, sent), (other, translated)):
                 if to and out is not None:
                     receivers = ",".join(str(t.index) for t in to)
                     src.link.log_unopened(wire.relay_raw(out), "send", "relayed", udp, f"to={receivers}")
+
+    def _deliver(
+        self,
+        targets: Iterable[DmeConnection],
+        skip: DmeConnection | None,
+        flag: int,
+        frame: bytes,
+        udp: bool,
+        base: float,
+        listed: bool,
+    ) -> list[DmeConnection]:
+        """Queue ``frame`` for each target that takes ``flag`` (the hot loop of the relay); returns
+        the receivers when ``listed`` (for the frame log), else an empty list."""
+        stats = self.stats
+        got: list[DmeConnection] = []
+        n = 0
+        size = len(frame)
+        if udp:
+            for t in targets:
+                if t is skip or not t.recv_flags & flag:
+                    continue
+                if t.udp_addr is None:
+                    stats.dropped_no_udp += 1
+                elif t.udp_q_bytes + size > QUEUE_LIMIT:
+                    stats.dropped_queue_full += 1
+                else:
+                    t.udp_q.append(frame)
+                    t.udp_q_bytes += size
+                    if t.flush_at is None:
+                        self.schedule_flush(t, base + t.agg)
+                    n += 1
+                    if listed:
+                        got.append(t)
+            stats.delivered_udp += n
+        else:
+            for t in targets:
+                if t is skip or not t.recv_flags & flag:
+                    continue
+                t.queue_tcp(frame, base)
+                n += 1
+                if listed:
+                    got.append(t)
+            stats.delivered_tcp += n
+        return got
+
+    def _deliver_mixed(
+        self,
+        src: DmeConnection,
+        targets: Iterable[DmeConnection],
+        skip: DmeConnection | None,
+        flag: int,
+        frame: bytes,
+        other: bytes | None,
+        udp: bool,
+        base: float,
+    ) -> tuple[list[DmeConnection], list[DmeConnection]]:
+        """``_deliver`` for a world where some talk clear and some encrypt: receivers that talk the
+        other way than ``src`` get ``other`` (None: it could not be made, they get nothing).
+        Returns the receivers of each."""
+        sent: list[DmeConnection] = []
+        translated: list[DmeConnection] = []
+        stats = self.stats
+        for t in targets:
+            if t is skip or not t.recv_flags & flag:
+                continue
+            out, to = frame, sent
+            if t.encrypted is not src.encrypted:
+                if other is None:
+                    stats.dropped_bad += 1
+                    continue
+                out, to = other, translated
+            if not udp:
+                t.queue_tcp(out, base)
+            elif t.udp_addr is None:
+                stats.dropped_no_udp += 1
+                continue
+            elif not t.queue_udp(out, base):
+                stats.dropped_queue_full += 1
+                continue
+            to.append(t)
+        if udp:
+            stats.delivered_udp += len(sent) + len(translated)
+        else:
+            stats.delivered_tcp += len(sent) + len(translated)
+        return sent, translated
 
     def _translate(self, world: World, src: DmeConnection, body: bytes, h: bytes | None) -> bytes | None:
         """A relayed frame for receivers that talk the other way than the sender (a mixed world).
@@ -784,12 +872,13 @@ class DmeManager:
         self._drop(limit, addr, now, "DME UDP: %s:%d is no player and sends too much; dropped", *addr)
         return False
 
-    def _on_datagram(self, data: bytes, addr: Addr, now: float) -> None:
+    def _on_datagram(self, data: bytes, addr: Addr, now: float, since: float | None = None) -> None:
         conn = self._by_udp.get(addr)
         if conn is None and not self._admit_stranger(addr, now):
             return
+        one = wire.one_frame(data)
         try:
-            frames = split_datagram(data, wire.MAX_FRAME_PAYLOAD)
+            frames = (one,) if one is not None else split_datagram(data, wire.MAX_FRAME_PAYLOAD)
         except ProtocolError as exc:
             self.stats.dropped_bad += 1
             self._drop(
@@ -821,14 +910,15 @@ class DmeManager:
                     )
             return
         conn.last_rx = now
+        rt = conn.rt
         for raw in frames:
             rid = raw.id
-            if conn.phase is Phase.CLOSED:
+            if rt.phase is Phase.CLOSED:
                 return
             if rid in wire.APP_IDS:
                 sample = conn.link.frame_log.enabled() and conn.sample_udp_log(raw, now)
-                if conn.phase is Phase.READY:
-                    self.relay(conn, raw, True, now, sample)
+                if rt.phase is Phase.READY:
+                    self.relay(conn, raw, True, now, sample, since)
             elif rid == RT.CLIENT_CONNECT_AUX_UDP:
                 self._udp_connect(raw, addr, now)
             elif rid == RT.CLIENT_ECHO and conn.reflectable(raw):

@@ -1,9 +1,12 @@
 """The trio shell of the DME: the TCP listener, the one UDP socket and the timer, nothing else.
 
 Every TCP connection runs through ``servers.tcp.run_stream`` (its own task, errors logged and
-confined to it, bounded output). The UDP socket has one receive task and one send task; a bad
-datagram is logged by the manager and never stops the port. One timer task drives aggregation
-flushes, echoes and timeouts for all players from ``DmeManager.next_deadline``.
+confined to it, bounded output). The UDP side is one pump task: it sleeps until the socket is
+readable or the manager's next deadline (``DmeManager.next_deadline``: aggregation flushes,
+echoes, timeouts) comes, then reads every pending datagram, runs the timer and sends what came
+out with plain non-blocking calls, so a busy relay pays one wake-up for many datagrams and
+flushes. Only when the socket would block does a second task wait for it (and keep the order).
+A bad datagram is logged by the manager and never stops the port.
 """
 
 from __future__ import annotations
@@ -12,22 +15,32 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from functools import partial
 
 import trio
 
 from clank_lan.config import LimitSettings
 from clank_lan.dme.conn import DmeConnection
-from clank_lan.dme.manager import DmeManager
+from clank_lan.dme.manager import Addr, DmeManager
 from clank_lan.servers.tcp import serve_tcp
 
 log = logging.getLogger("clank_lan.dme")
 
 RECV_SIZE = 65536
 UDP_BUFFER = 1 << 20
-#: Seconds of reading (or sending) datagrams in one go before the timer and the TCP connections get
-#: a turn: long enough for throughput, short enough not to delay an aggregation flush noticeably.
+#: Seconds of reading (or sending) datagrams in one go before the TCP connections get a turn:
+#: long enough for throughput, short enough not to delay an aggregation flush noticeably.
 SLICE = 0.001
+#: Datagrams handed to the manager at once (one call, one clock reading, one event dispatch).
+BATCH = 64
+#: Seconds an aggregation flush may go early so that flushes falling close together share one
+#: wake-up (a wake-up of the loop costs more than the relaying it does for a frame or two).
+FLUSH_EARLY = 0.005
+#: While a deadline is at most this far, datagrams wait in the socket for it instead of waking
+#: the pump on their own: they mostly fill aggregation queues, whose time then counts from when
+#: the pump looked away (never later than they arrived); an echo is answered that much later.
+INPUT_WAIT = 0.010
 
 
 class _Wake:
@@ -42,6 +55,91 @@ class _Wake:
     def reset(self) -> None:
         if self.event.is_set():
             self.event = trio.Event()
+
+
+class _Udp:
+    """What the pump and the sender share: the pump's wait (whose deadline the manager may bring
+    forward), whether the pump is inside its turn (it sends what comes out at the end), and the
+    datagrams waiting for the socket to take more (while there are any, only the sender sends,
+    so the order is kept)."""
+
+    def __init__(self, dme: DmeManager, sock: socket.socket) -> None:
+        self.dme = dme
+        self.sock = sock
+        self.scope: trio.CancelScope | None = None
+        self.pumping = False
+        self.backlog: deque[tuple[bytes, Addr]] = deque()
+        self.sender = _Wake()
+
+    def deadline_moved(self) -> None:
+        """A deadline earlier than the pump's appeared outside its turn (a TCP relay)."""
+        if self.scope is not None:
+            dme = self.dme
+            self.scope.deadline = trio.current_time() + (dme.next_deadline() - dme.clock())
+
+    def output_waiting(self) -> None:
+        """Datagrams appeared outside the pump's turn (a TCP flush request): the sender sends them."""
+        if not self.pumping:
+            self.sender.set()
+
+    def send_now(self) -> None:
+        """Send what the manager has without waiting; the rest goes to the sender."""
+        if self.backlog:
+            self.sender.set()
+            return
+        out = self.dme.take_datagrams()
+        if not out:
+            return
+        send = self.sock.sendto
+        for i, (data, addr) in enumerate(out):
+            try:
+                send(data, addr)
+            except BlockingIOError:
+                self.backlog.extend(out[i:])
+                self.sender.set()
+                return
+            except OSError as exc:
+                log.debug("DME UDP: send to %s:%d failed: %s", addr[0], addr[1], exc)
+
+
+async def serve_dme(
+    dme: DmeManager,
+    tcp_listener: trio.SocketListener,
+    udp_socket: trio.socket.SocketType,
+    *,
+    limits: LimitSettings | None = None,
+    task_status=trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the DME on an open TCP listener and a bound UDP socket until cancelled; ``limits``
+    bounds the TCP connections one address may open (``servers.tcp.Admission``).
+
+    ``task_status.started`` receives ``(tcp_port, udp_port)`` as bound.
+    """
+    # Plain non-blocking calls on the same socket (a second descriptor of it): a datagram costs
+    # one system call instead of two trips through the scheduler.
+    udp = socket.socket(fileno=os.dup(udp_socket.fileno()))
+    udp.setblocking(False)
+    _grow_buffers(udp)
+    state = _Udp(dme, udp)
+    dme.set_wakeup(state.deadline_moved)
+    dme.set_udp_notify(state.output_waiting)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_udp_pump, state)
+            nursery.start_soon(_udp_sender, state)
+            tcp_port = await nursery.start(
+                partial(serve_tcp, limits=limits),
+                "DME",
+                tcp_listener,
+                lambda peer, local, now: _Clocked(dme, dme.tcp_protocol(peer, local, dme.clock())),
+            )
+            udp_port = udp_socket.getsockname()[1]
+            log.info("DME: TCP port %d, UDP port %d", tcp_port, udp_port)
+            task_status.started((tcp_port, udp_port))
+    finally:
+        udp.close()
+        dme.set_wakeup(_nothing)
+        dme.set_udp_notify(_nothing)
 
 
 class _Clocked:
@@ -67,48 +165,6 @@ class _Clocked:
         self.conn.connection_lost(reason, self.dme.clock())
 
 
-async def serve_dme(
-    dme: DmeManager,
-    tcp_listener: trio.SocketListener,
-    udp_socket: trio.socket.SocketType,
-    *,
-    limits: LimitSettings | None = None,
-    task_status=trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Run the DME on an open TCP listener and a bound UDP socket until cancelled; ``limits``
-    bounds the TCP connections one address may open (``servers.tcp.Admission``).
-
-    ``task_status.started`` receives ``(tcp_port, udp_port)`` as bound.
-    """
-    timer_wake = _Wake()
-    udp_wake = _Wake()
-    dme.set_wakeup(timer_wake.set)
-    dme.set_udp_notify(udp_wake.set)
-    # Plain non-blocking calls on the same socket (a second descriptor of it): a datagram costs
-    # one system call instead of two trips through the scheduler.
-    udp = socket.socket(fileno=os.dup(udp_socket.fileno()))
-    udp.setblocking(False)
-    _grow_buffers(udp)
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_timer_loop, dme, timer_wake)
-            nursery.start_soon(_udp_sender, dme, udp, udp_wake)
-            nursery.start_soon(_udp_receiver, dme, udp)
-            tcp_port = await nursery.start(
-                partial(serve_tcp, limits=limits),
-                "DME",
-                tcp_listener,
-                lambda peer, local, now: _Clocked(dme, dme.tcp_protocol(peer, local, dme.clock())),
-            )
-            udp_port = udp_socket.getsockname()[1]
-            log.info("DME: TCP port %d, UDP port %d", tcp_port, udp_port)
-            task_status.started((tcp_port, udp_port))
-    finally:
-        udp.close()
-        dme.set_wakeup(_nothing)
-        dme.set_udp_notify(_nothing)
-
-
 def _grow_buffers(sock: socket.socket) -> None:
     """Room for a burst of datagrams (every player's movement can arrive in the same millisecond);
     never shrinks what the caller set, and the kernel caps it at its own maximum."""
@@ -124,62 +180,76 @@ def _nothing() -> None:
     return None
 
 
-async def _timer_loop(dme: DmeManager, wake: _Wake) -> None:
-    while True:
-        delay = dme.next_deadline() - dme.clock()
-        if delay > 0:
-            with trio.move_on_after(delay):
-                await wake.event.wait()
-        else:
-            await trio.lowlevel.checkpoint()
-        wake.reset()
-        try:
-            dme.on_timer(dme.clock())
-        except Exception:
-            log.exception("DME: timer processing failed")
-
-
-async def _udp_receiver(dme: DmeManager, sock: socket.socket) -> None:
+async def _udp_pump(state: _Udp) -> None:
+    """Wait for datagrams or the next deadline; then read (a slice at most), run the timer, send."""
+    dme, sock = state.dme, state.sock
+    recv = sock.recvfrom
     clock = time.perf_counter
+    batch: list[tuple[bytes, Addr]] = []
+    drained = True
     while True:
-        await trio.lowlevel.wait_readable(sock)
-        while True:  # read until the socket is empty, letting the others in every SLICE seconds
+        now = dme.clock()
+        delay = dme.next_deadline() - now
+        since = None  # datagrams read as they come count from when they are read
+        if drained and delay > 0:
+            with trio.CancelScope(deadline=trio.current_time() + delay) as scope:
+                state.scope = scope
+                if delay > INPUT_WAIT:
+                    await trio.lowlevel.wait_readable(sock)
+                else:
+                    since = now  # what arrives meanwhile waits in the socket: it came after this
+                    await trio.sleep_forever()
+            state.scope = None
+        else:  # more to read, or a deadline overdue: the TCP connections get their turn first
+            await trio.lowlevel.checkpoint()
+        state.pumping = True
+        try:
             end = clock() + SLICE
             drained = False
-            while clock() < end:
-                try:
-                    data, addr = sock.recvfrom(RECV_SIZE)
-                except BlockingIOError:
-                    drained = True
-                    break
-                except (ConnectionResetError, ConnectionRefusedError):
-                    continue  # ICMP port unreachable for an earlier datagram
-                try:
-                    dme.datagram_received(data, addr[:2], dme.clock())
-                except Exception:
-                    log.exception("DME UDP: datagram from %s:%d failed", addr[0], addr[1])
-            await trio.lowlevel.checkpoint()
-            if drained:
-                break
+            while not drained and clock() < end:
+                while len(batch) < BATCH:
+                    try:
+                        batch.append(recv(RECV_SIZE))
+                    except BlockingIOError:
+                        drained = True
+                        break
+                    except (ConnectionResetError, ConnectionRefusedError):
+                        continue  # ICMP port unreachable for an earlier datagram
+                if batch:
+                    dme.datagrams_received(batch, dme.clock(), since)
+                    batch.clear()
+            try:
+                dme.on_timer(dme.clock(), FLUSH_EARLY)
+            except Exception:
+                log.exception("DME: timer processing failed")
+        finally:
+            state.pumping = False
+        state.send_now()
 
 
-async def _udp_sender(dme: DmeManager, sock: socket.socket, wake: _Wake) -> None:
+async def _udp_sender(state: _Udp) -> None:
+    """Sends what the pump could not (the socket would block) and what appeared outside its turn."""
+    dme, sock, backlog, wake = state.dme, state.sock, state.backlog, state.sender
     clock = time.perf_counter
     while True:
         await wake.event.wait()
         wake.reset()
         end = clock() + SLICE
-        for data, addr in dme.take_datagrams():
-            while True:
-                try:
-                    sock.sendto(data, addr)
-                except BlockingIOError:
-                    await trio.lowlevel.wait_writable(sock)
-                    continue
-                except OSError as exc:
-                    log.debug("DME UDP: send to %s:%d failed: %s", addr[0], addr[1], exc)
-                break
+        while True:
+            if not backlog:
+                backlog.extend(dme.take_datagrams())
+                if not backlog:
+                    break
+            data, addr = backlog[0]
+            try:
+                sock.sendto(data, addr)
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(sock)
+                end = clock() + SLICE
+                continue
+            except OSError as exc:
+                log.debug("DME UDP: send to %s:%d failed: %s", addr[0], addr[1], exc)
+            backlog.popleft()
             if clock() > end:
                 await trio.lowlevel.checkpoint()
                 end = clock() + SLICE
-        await trio.lowlevel.checkpoint()

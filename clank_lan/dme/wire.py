@@ -35,7 +35,7 @@ from clank_lan.protocol.crypto import ps2_rc4
 from clank_lan.protocol.crypto.hashing import Ctx, hash_ctx, is_null_hash, null_hash
 from clank_lan.protocol.crypto.session import CryptoError, FrameCipher
 from clank_lan.protocol.errors import ProtocolError
-from clank_lan.protocol.framing import FLAG, UDP_MAX_DATAGRAM, RawFrame, encode_frame
+from clank_lan.protocol.framing import FLAG, ID_MASK, UDP_MAX_DATAGRAM, RawFrame, encode_frame
 from clank_lan.protocol.rt_ids import RT
 from clank_lan.rt.endpoint import DME_APP_IDS
 
@@ -94,6 +94,21 @@ def relay_raw(frame: bytes) -> RawFrame:
             SINGLE, frame[_FLAGGED_HEAD.size + 4 :], frame[_FLAGGED_HEAD.size : _FLAGGED_HEAD.size + 4]
         )
     return RawFrame(SINGLE, frame[_FLAGGED_HEAD.size :], b"" if frame[0] & FLAG else None)
+
+
+def one_frame(data: bytes, max_payload: int = MAX_FRAME_PAYLOAD) -> RawFrame | None:
+    """The frame of a datagram that is exactly one well-formed frame (a console's movement
+    datagram, the common case), else None: ``split_datagram`` then takes it apart or says why not."""
+    n = len(data)
+    if n < 3:
+        return None
+    rid = data[0]
+    length = data[1] | data[2] << 8
+    if length > max_payload:
+        return None
+    if rid & FLAG and length:
+        return RawFrame(rid & ID_MASK, data[7:], data[3:7]) if n == 7 + length else None
+    return RawFrame(rid & ID_MASK, data[3:], b"" if rid & FLAG else None) if n == 3 + length else None
 
 
 def single_target(payload: bytes) -> tuple[int, bytes]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from clank_lan import limit_hits as lh
 from clank_lan.config import TimeoutSettings
@@ -120,6 +120,11 @@ class LobbyConnection:
         return self.rt.hello_seen
 
     @property
+    def handshaking(self) -> bool:
+        """Still in the RT handshake (the shell's ``HandshakeGate`` slot is held until not)."""
+        return self.rt.phase is not Phase.READY and self.rt.phase is not Phase.CLOSED
+
+    @property
     def close_reason(self) -> str | None:
         return self.rt.close_reason
 
@@ -194,6 +199,17 @@ class LobbyConnection:
     def send_system_message(self, text: str) -> None:
         msg = rtm.ServerSystemMessage(text=text.encode("latin-1", "replace").decode("latin-1"))
         self.rt.send(RT.SERVER_SYSTEM_MESSAGE, msg.encode(self.version))
+
+    def defer(self, work: Callable[[], Any], done: Callable[[Any, float], None]) -> None:
+        """``work()`` off the event loop (a password hash), then ``done(result, now)`` back here;
+        never called once the connection is gone."""
+
+        def back(result: Any, now: float) -> None:
+            self.now = now
+            if self.phase is not Phase.CLOSED:
+                done(result, now)
+
+        self.outbox.defer(work, back)
 
     def disconnect(self, reason: str, code: int = rtm.DisconnectReason.NONE) -> None:
         """Tell the client why (FORCED_DISCONNECT) and close once that is written."""

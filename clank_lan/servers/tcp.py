@@ -5,6 +5,12 @@ handler) is logged with the client's address and closes only that connection. Ca
 propagates, so shutdown is clean. ``run_stream`` takes any ``trio.abc.Stream`` and
 ``accept_loop`` any ``trio.abc.Listener``, so both are tested on memory streams with a fake clock.
 
+A connection costs one task: it waits for input, hands it to the protocol and writes the answer
+(and what the handler queued for other connections) with a plain non-blocking ``send``, no task
+switch; only a write that would block gets a drain task. One task per run (``_Shell``) fires the
+deadlines of every connection and writes output queued outside any handler. Work the protocol
+defers (``Outbox.defer``: password hashes) runs in a worker thread.
+
 A peer that stops reading cannot pin a connection: once the protocol's output passes the outbox
 limit, or the protocol asked to close and what it queued could not be written within
 ``CLOSE_GRACE`` seconds, the connection ends even while a write is blocked.
@@ -13,20 +19,33 @@ A peer cannot pile up connections either: ``Admission`` caps the connections one
 and how fast it may open new ones (``config.limits``), before a protocol object exists, so a
 handshake flood costs an accept and a close, never RSA work. Refusals are counted and logged at
 info, a bounded number of lines per address.
+
+Nor can everybody at once: at most ``limits.handshakes_at_once`` admitted connections of every
+service together are in their handshake (``HandshakeGate``; a slot is held until the protocol's
+``handshaking`` turns false). The others' first input waits, unread, for a slot (consoles
+further along their login first, then first come first served); their
+handshake timeout runs meanwhile, and one that waited ``HANDSHAKE_QUEUE_TIMEOUT`` is closed with
+the reason logged. A connection that sends nothing holds no slot. Between the batches the event
+loop relays games and serves the consoles already in.
 """
 
 from __future__ import annotations
 
 import errno
+import heapq
 import logging
 import math
-from collections.abc import Callable
-from typing import Protocol
+import socket
+from collections import deque
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, Protocol
 
 import trio
 
 from clank_lan import limit_hits as lh
 from clank_lan.config import LimitSettings
+from clank_lan.db.passwords import off_loop
 from clank_lan.protocol.errors import ProtocolError
 from clank_lan.ratelimit import ConnectionCounter, KeyedLimiter
 from clank_lan.rt.outbox import Outbox
@@ -47,6 +66,10 @@ PROTOCOL_ERRORS = lh.Refusals(log)
 #: Connections one service holds from everybody together (the kernel's descriptor limit is
 #: usually lower; past it accept() fails and is retried, see ``ACCEPT_RETRY_ERRNOS``).
 MAX_CONNECTIONS = 4096
+#: Seconds a new connection may wait for a handshake slot before it is closed.
+HANDSHAKE_QUEUE_TIMEOUT = 10.0
+#: Deadline entries of ended connections the heap may keep before it is compacted.
+STALE_ENTRIES = 256
 
 
 class StreamProtocol(Protocol):
@@ -64,6 +87,8 @@ class StreamProtocol(Protocol):
 #: ``factory(peer, local, now)``: the protocol object of a connection accepted at ``now``.
 ProtocolFactory = Callable[[tuple[str, int], tuple[str, int], float], StreamProtocol]
 PeerOf = Callable[[trio.abc.Stream], tuple[str, int]]
+#: Waits for a handshake slot: its release, or None when none came in time.
+HandshakeTurn = Callable[[], Awaitable[Callable[[], None] | None]]
 
 
 class _Close(Exception):
@@ -75,6 +100,315 @@ class _Close(Exception):
 OVERFLOW_REASON = "client is not reading (output buffer full)"
 
 
+class _Shell:
+    """What the connections of one trio run share: one task that fires every connection's
+    deadlines (``on_timer``, the close grace) and writes what was queued outside any handler.
+
+    Output is written without a task switch: a handler's own replies, and what it queued for other
+    connections (a chat line), are written by the reader that ran it, right after; a write that
+    would block hands the rest to the connection's drain task. So a frame costs one wait for input
+    and one ``send``, and a connection one task, not three.
+    """
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[float, int, _Connection]] = []
+        self.seq = 0
+        self.stale = 0  # entries of ended connections still in the heap (about)
+        self.dirty: list[_Connection] = []
+        self.batching = 0  # > 0 while a handler runs: its output is written when it returns
+        self.wake = trio.Event()
+        self.head = math.inf  # the deadline the task sleeps until
+
+    def arm(self, conn: _Connection, deadline: float) -> None:
+        """Fire ``conn.on_deadline`` at ``deadline`` (entries it no longer wants are skipped)."""
+        self.seq += 1
+        conn.armed, conn.armed_seq = deadline, self.seq
+        heapq.heappush(self.heap, (deadline, self.seq, conn))
+        if deadline < self.head:
+            self.wake.set()
+
+    def forget(self, conn: _Connection) -> None:
+        """``conn`` ended: drop its deadline entries now and then (they hold it in memory)."""
+        if conn.armed_seq:
+            conn.armed_seq = 0
+            self.stale += 1
+            if self.stale > STALE_ENTRIES and self.stale * 2 > len(self.heap):
+                self.heap[:] = [entry for entry in self.heap if entry[1] == entry[2].armed_seq]
+                heapq.heapify(self.heap)
+                self.stale = 0
+
+    def mark(self, conn: _Connection) -> None:
+        """``conn`` has output to write: at the end of the running handler, or by the task."""
+        if not conn.dirty:
+            conn.dirty = True
+            self.dirty.append(conn)
+            if not self.batching:
+                self.wake.set()
+
+    def flush(self) -> None:
+        while self.dirty:
+            dirty, self.dirty = self.dirty, []
+            for conn in dirty:
+                conn.dirty = False
+                conn.flush()
+
+    def end_batch(self) -> None:
+        self.batching -= 1
+        if self.dirty and not self.batching:  # a handler failed before its output was written
+            self.wake.set()
+
+    async def run(self) -> None:
+        heap = self.heap
+        while True:
+            self.head = heap[0][0] if heap else math.inf
+            with trio.move_on_at(self.head):
+                await self.wake.wait()
+            if self.wake.is_set():
+                self.wake = trio.Event()
+            now = trio.current_time()
+            due = []
+            while heap and heap[0][0] <= now:
+                due.append(heapq.heappop(heap))
+            self.batching += 1
+            try:
+                for _deadline, seq, conn in due:
+                    if seq == conn.armed_seq:
+                        conn.on_deadline(now)
+                self.flush()
+            except Exception:  # never expected: the task must not die with the run's connections
+                log.exception("connection timers failed")
+            finally:
+                self.end_batch()
+
+
+_SHELL: trio.lowlevel.RunVar[_Shell] = trio.lowlevel.RunVar("clank_lan.tcp_shell")
+
+
+def _shell() -> _Shell:
+    """The run's ``_Shell``, its task started on first use (a system task: it outlives any one
+    connection's nursery and ends with the run)."""
+    try:
+        return _SHELL.get()
+    except LookupError:
+        shell = _Shell()
+        _SHELL.set(shell)
+        trio.lowlevel.spawn_system_task(shell.run, name="clank_lan.tcp connection timers")
+        return shell
+
+
+def _raw_socket(stream: trio.abc.Stream) -> socket.socket | None:
+    """A plain non-blocking socket object on the descriptor of a ``trio.SocketStream`` (detached,
+    never closed, when the connection ends), for direct ``recv``/``send`` calls; None for any
+    other stream (tests' memory streams), which is then driven through its own methods."""
+    if not isinstance(stream, trio.SocketStream):
+        return None
+    ts = stream.socket
+    sock = socket.socket(ts.family, ts.type, ts.proto, fileno=ts.fileno())
+    sock.setblocking(False)
+    return sock
+
+
+class _Connection:
+    """The shell's side of one connection: the write path, the deadline, how it ends."""
+
+    __slots__ = (
+        "armed",
+        "armed_seq",
+        "close_grace",
+        "dirty",
+        "done",
+        "draining",
+        "ended",
+        "failure",
+        "grace_at",
+        "handshake_done",
+        "handshake_turn",
+        "nursery",
+        "proto",
+        "shell",
+        "sock",
+        "stream",
+    )
+
+    def __init__(self, stream: trio.abc.Stream, proto: StreamProtocol, close_grace: float) -> None:
+        self.stream = stream
+        self.proto = proto
+        self.close_grace = close_grace
+        self.shell = _shell()
+        self.sock = _raw_socket(stream)
+        self.nursery: trio.Nursery | None = None
+        self.armed = math.inf
+        self.armed_seq = 0
+        self.grace_at = math.inf
+        self.dirty = False
+        self.draining = False
+        self.done = False
+        self.ended: str | None = None  # set when the shell itself ends the connection
+        self.failure: BaseException | None = None  # raised in the connection's task once it ends
+        self.handshake_turn: HandshakeTurn | None = None  # awaited before the first input is handled
+        self.handshake_done: Callable[[], None] | None = None  # the slot's release, while held
+
+    def end(self, why: str) -> None:
+        if self.ended is None:
+            self.ended = why
+        self.stop()
+
+    def fail(self, exc: BaseException) -> None:
+        """End the connection as if ``exc`` had been raised in its own task."""
+        if self.failure is None and self.ended is None:
+            self.failure = exc
+        self.stop()
+
+    def stop(self) -> None:
+        self.done = True
+        if self.nursery is not None:
+            self.nursery.cancel_scope.cancel()
+
+    def notify(self) -> None:
+        """The protocol queued output (or asked to close)."""
+        if self.done:
+            return
+        outbox = self.proto.outbox
+        if outbox.overflowed:
+            self.end(OVERFLOW_REASON)  # a write may be blocked on this very peer: do not wait for it
+            return
+        if outbox.closing is not None and self.grace_at == math.inf:
+            self.grace_at = trio.current_time() + self.close_grace
+            self.rearm()
+        self.shell.mark(self)
+
+    def flush(self) -> None:
+        """Write what is queued now, without blocking (the rest goes to the drain task); end the
+        connection once the protocol asked to and everything is written. Never raises."""
+        if self.done:
+            return
+        outbox = self.proto.outbox
+        if outbox.deferred:
+            assert self.nursery is not None
+            for work, done in outbox.take_deferred():
+                self.nursery.start_soon(self._deferred, work, done)
+        if self.draining:
+            return
+        data = outbox.take()
+        if data:
+            sock = self.sock
+            if sock is None:
+                self.drain(data)
+                return
+            try:
+                sent = sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                self.fail(exc)
+                return
+            if sent < len(data):
+                self.drain(data[sent:])
+                return
+        if outbox.closing is not None and not len(outbox):
+            self.end(outbox.closing)
+
+    def drain(self, data: bytes) -> None:
+        assert self.nursery is not None  # (output is only flushed once ``notify`` is installed)
+        self.draining = True
+        self.nursery.start_soon(self._drain, data)
+
+    async def _drain(self, data: bytes) -> None:
+        """Write ``data`` and whatever is queued meanwhile, waiting for the peer to read."""
+        sock = self.sock
+        outbox = self.proto.outbox
+        try:
+            while data:
+                if sock is None:
+                    await self.stream.send_all(data)
+                else:
+                    view = memoryview(data)
+                    while view:
+                        await trio.lowlevel.wait_writable(sock)
+                        try:
+                            view = view[sock.send(view) :]
+                        except BlockingIOError:
+                            pass
+                data = outbox.take()
+        finally:
+            self.draining = False
+        if outbox.closing is not None and not len(outbox):
+            self.end(outbox.closing)
+
+    async def _deferred(self, work: Callable[[], Any], done: Callable[[Any, float], None]) -> None:
+        """``work()`` in a worker thread, then ``done(result, now)`` as if input had arrived."""
+        result = await off_loop(work)
+        if self.done or self.nursery is None or self.nursery.cancel_scope.cancel_called:
+            return  # the connection is ending
+        shell = self.shell
+        shell.batching += 1
+        try:
+            done(result, trio.current_time())
+            self.rearm()
+            shell.flush()
+        finally:
+            shell.end_batch()
+
+    def rearm(self) -> None:
+        """Arm the earliest of the protocol's deadline and the close grace, if it is earlier than
+        what is armed (a later one is found when the armed one fires)."""
+        deadline = self.proto.next_deadline()
+        if deadline is None or deadline > self.grace_at:
+            deadline = self.grace_at
+        if deadline < self.armed:
+            self.shell.arm(self, deadline)
+
+    def on_deadline(self, now: float) -> None:
+        if self.done:
+            return
+        self.armed = math.inf
+        if now >= self.grace_at:
+            self.end(
+                f"{self.proto.outbox.closing} (its last output was not read within {self.close_grace:g} s)"
+            )
+            return
+        deadline = self.proto.next_deadline()
+        if deadline is not None and now >= deadline:
+            try:
+                self.proto.on_timer(now)
+            except Exception as exc:
+                self.fail(exc)
+                return
+        self.rearm()
+
+    async def read_loop(self) -> None:
+        proto, shell, sock = self.proto, self.shell, self.sock
+        stream = self.stream
+        while True:
+            if sock is not None:
+                await trio.lowlevel.wait_readable(sock)
+                try:
+                    data = sock.recv(READ_SIZE)
+                except BlockingIOError:
+                    continue
+            else:
+                data = await stream.receive_some(READ_SIZE)
+            if not data:
+                raise _Close("peer closed the connection")
+            if self.handshake_turn is not None:  # the first input: wait for a handshake slot
+                turn, self.handshake_turn = self.handshake_turn, None
+                self.handshake_done = await turn()
+                if self.handshake_done is None:
+                    raise _Close("no handshake slot in time (login storm)")
+            shell.batching += 1
+            try:
+                proto.data_received(data, trio.current_time())
+                deadline = proto.next_deadline()
+                if deadline is not None and deadline < self.armed:
+                    self.rearm()
+                shell.flush()
+            finally:
+                shell.end_batch()
+            if self.handshake_done is not None and not getattr(proto, "handshaking", False):
+                self.handshake_done()
+                self.handshake_done = None
+
+
 async def run_stream(
     stream: trio.abc.Stream,
     proto: StreamProtocol,
@@ -82,94 +416,32 @@ async def run_stream(
     *,
     close_grace: float = CLOSE_GRACE,
     peer_ip: str = "",
+    handshake_turn: HandshakeTurn | None = None,
 ) -> str:
     """Drive one connection until either side closes it; returns the reason it ended. Protocol
-    errors are logged through ``PROTOCOL_ERRORS`` under ``peer_ip`` (a bounded number a peer)."""
-    wake = trio.Event()
+    errors are logged through ``PROTOCOL_ERRORS`` under ``peer_ip`` (a bounded number a peer).
+
+    ``handshake_turn``: awaited when the first input arrived, before it is handled (a connection
+    that sends nothing waits for nothing and holds no slot); it returns the slot's release (None:
+    no slot in time, the connection is closed), called once the protocol's ``handshaking`` is false
+    after some input (a protocol without one: after its first input, where the key exchange is)
+    or when the connection ends."""
     reason = "closed"
-    ended: str | None = None  # set when the shell itself ends the connection (overflow, grace)
-    send_lock = trio.StrictFIFOLock()
-    reading = False  # while the reader handles input it writes the replies itself
-    grace_armed = False
-    nursery: trio.Nursery | None = None
-    timer_wake = trio.Event()
-    armed = math.inf  # the deadline the timer task sleeps until
-
-    def end(why: str) -> None:
-        nonlocal ended
-        if ended is None:
-            ended = why
-        if nursery is not None:
-            nursery.cancel_scope.cancel()
-
-    def notify() -> None:
-        nonlocal grace_armed
-        if proto.outbox.overflowed:
-            end(OVERFLOW_REASON)  # a write may be blocked on this very peer: do not wait for it
-            return
-        if proto.outbox.closing is not None and not grace_armed and nursery is not None:
-            grace_armed = True
-            nursery.start_soon(close_after_grace)
-        if not reading:
-            wake.set()
-
-    async def close_after_grace() -> None:
-        await trio.sleep(close_grace)
-        end(f"{proto.outbox.closing} (its last output was not read within {close_grace:g} s)")
-
-    async def flush() -> None:
-        """Write everything queued (one write), or end the connection as the protocol asked.
-        (An overflow never gets here: ``notify`` ends the connection the moment it happens.)"""
-        async with send_lock:
-            data = proto.outbox.take()
-            if data:
-                await stream.send_all(data)
-        if proto.outbox.closing is not None and not len(proto.outbox):
-            raise _Close(proto.outbox.closing)
-
-    async def writer() -> None:
-        """Writes what other connections and timers queue (a chat forward, a keepalive)."""
-        nonlocal wake
-        while True:
-            await wake.wait()
-            wake = trio.Event()
-            await flush()
-
-    async def timers() -> None:
-        """Runs ``on_timer`` at the protocol's next deadline; input that brings the deadline
-        forward (a frame started arriving) wakes it to look again."""
-        nonlocal timer_wake, armed
-        while True:
-            deadline = proto.next_deadline()
-            armed = math.inf if deadline is None else deadline
-            with trio.move_on_at(armed):
-                await timer_wake.wait()
-            if timer_wake.is_set():
-                timer_wake = trio.Event()
-                continue
-            proto.on_timer(trio.current_time())
-
-    proto.outbox.notify = notify
+    conn = _Connection(stream, proto, close_grace)
+    conn.handshake_turn = handshake_turn
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(writer)
-            nursery.start_soon(timers)
-            if len(proto.outbox) or proto.outbox.closing is not None or proto.outbox.overflowed:
-                notify()
-            while True:
-                data = await stream.receive_some(READ_SIZE)
-                if not data:
-                    raise _Close("peer closed the connection")
-                reading = True
-                try:
-                    proto.data_received(data, trio.current_time())
-                finally:
-                    reading = False
-                deadline = proto.next_deadline()
-                if deadline is not None and deadline < armed:
-                    timer_wake.set()
-                if len(proto.outbox) or proto.outbox.closing is not None:
-                    await flush()
+            conn.nursery = nursery
+            outbox = proto.outbox
+            outbox.notify = conn.notify
+            if len(outbox) or outbox.closing is not None or outbox.overflowed:
+                conn.notify()
+                conn.shell.flush()
+            if not conn.done:
+                conn.rearm()
+                await conn.read_loop()
+        if conn.failure is not None:
+            raise conn.failure
     except* _Close as group:
         reason = group.exceptions[0].reason  # type: ignore[attr-defined]
     except* ProtocolError as group:
@@ -188,9 +460,15 @@ async def run_stream(
         reason = f"internal error: {group.exceptions[0]!r}"
         log.error("%s: internal error, closing this connection only", label, exc_info=group.exceptions[0])
     finally:
+        conn.done = True
+        if conn.handshake_done is not None:
+            conn.handshake_done()
+        conn.shell.forget(conn)
         proto.outbox.notify = _ignore
-        if ended is not None:
-            reason = ended
+        if conn.sock is not None:
+            conn.sock.detach()  # the descriptor is the stream's: it closes it
+        if conn.ended is not None:
+            reason = conn.ended
         with trio.CancelScope(shield=True):
             try:
                 proto.connection_lost(reason, trio.current_time())
@@ -210,9 +488,84 @@ def socket_peer(stream: trio.abc.Stream) -> tuple[str, int]:
     return stream.socket.getpeername()[:2]  # type: ignore[attr-defined]
 
 
+#: Who goes first when connections wait for a handshake slot: a console further along its login
+#: (or joining a game) before one just starting, so each login finishes as soon as it can instead
+#: of every console's first connection going before anybody's second.
+HANDSHAKE_PRIORITY = {"DME": 0, "MLS": 1, "MPS": 1, "MAS": 2, "MUIS": 3}
+_LAST = max(HANDSHAKE_PRIORITY.values())
+
+
+class _Ticket:
+    __slots__ = ("granted", "woken")
+
+    def __init__(self) -> None:
+        self.granted = False
+        self.woken = trio.Event()
+
+
+class HandshakeGate:
+    """At most ``limit`` connections in their handshake at once; the rest queue, by
+    ``HANDSHAKE_PRIORITY`` and then first come first served. A released slot goes straight to
+    the next in line (nobody can overtake the queue)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._queues: list[deque[_Ticket]] = [deque() for _ in range(_LAST + 1)]
+        self.waiting = 0  # connections in the queue now
+        self.waited = 0  # connections that had to queue, since the start
+
+    async def enter(self, service: str, timeout: float) -> bool:
+        """Take a slot (False: none within ``timeout`` s); ``leave`` gives it back."""
+        if self.held < self.limit:
+            self.held += 1
+            return True
+        ticket = _Ticket()
+        queue = self._queues[HANDSHAKE_PRIORITY.get(service, _LAST)]
+        queue.append(ticket)
+        self.waiting += 1
+        self.waited += 1
+        try:
+            with trio.move_on_after(timeout):
+                await ticket.woken.wait()
+        except BaseException:
+            if ticket.granted:  # cancelled just after its turn came: pass the turn on
+                self.leave()
+            raise
+        finally:
+            if not ticket.granted:
+                queue.remove(ticket)
+                self.waiting -= 1
+        return ticket.granted
+
+    def leave(self) -> None:
+        for queue in self._queues:
+            if queue:
+                ticket = queue.popleft()
+                self.waiting -= 1
+                ticket.granted = True
+                ticket.woken.set()
+                return
+        self.held -= 1
+
+
+_GATE: trio.lowlevel.RunVar[HandshakeGate] = trio.lowlevel.RunVar("clank_lan.handshake_gate")
+
+
+def handshake_gate(limit: int) -> HandshakeGate:
+    """The run's gate, shared by every service (made with the first caller's ``limit``)."""
+    try:
+        return _GATE.get()
+    except LookupError:
+        gate = HandshakeGate(limit)
+        _GATE.set(gate)
+        return gate
+
+
 class Admission:
     """Who may open one more connection to a service: at most ``connections_per_address`` held
-    and ``accepts_per_second`` (bursts of ``accept_burst``) opened per address."""
+    and ``accepts_per_second`` (bursts of ``accept_burst``) opened per address; then a turn at
+    the handshake (``handshake_gate``, ``handshakes_at_once``)."""
 
     def __init__(self, name: str, limits: LimitSettings, refusals: lh.Refusals | None = None) -> None:
         self.name = name
@@ -246,6 +599,26 @@ class Admission:
     def release(self, peer: tuple[str, int]) -> None:
         self.held.release(peer[0])
 
+    async def handshake_turn(
+        self, peer: tuple[str, int], timeout: float = HANDSHAKE_QUEUE_TIMEOUT
+    ) -> Callable[[], None] | None:
+        """Wait for a handshake slot: its release (call it once the handshake is over; later
+        calls do nothing), or None when none came in time (refused, said in the log)."""
+        gate = handshake_gate(self.limits.handshakes_at_once)
+        if not await gate.enter(self.name, timeout):
+            why = f"no handshake slot within {timeout:g} s ({gate.limit} at once, {gate.waiting} waiting)"
+            self._refuse(lh.HANDSHAKE_TIMEOUT, peer, trio.current_time(), why)
+            return None
+        left = False
+
+        def leave() -> None:
+            nonlocal left
+            if not left:
+                left = True
+                gate.leave()
+
+        return leave
+
     def _refuse(self, limit: str, peer: tuple[str, int], now: float, why: str) -> None:
         self.refusals(limit, peer[0], now, f"{self.name} {peer[0]}:{peer[1]}: connection refused: {why}")
 
@@ -261,6 +634,7 @@ async def serve_tcp(
     """Accept connections on ``listener`` and run each through its own protocol object;
     ``limits`` (``config.limits``) bounds what one address may open; None admits everybody."""
     local = listener.socket.getsockname()[:2]
+    _shell()  # its task runs from now on, not from the first connection
     task_status.started(local[1])
     admission = Admission(name, limits) if limits is not None else None
     await accept_loop(name, listener, factory, local, admission=admission)
@@ -318,7 +692,8 @@ async def _admitted(
     admission: Admission,
 ) -> None:
     try:
-        await handle_stream(name, stream, local, factory, lambda _stream: peer)
+        turn = partial(admission.handshake_turn, peer)
+        await handle_stream(name, stream, local, factory, lambda _stream: peer, handshake_turn=turn)
     finally:
         admission.release(peer)
 
@@ -329,8 +704,11 @@ async def handle_stream(
     local: tuple[str, int],
     factory: ProtocolFactory,
     peer_of: PeerOf = socket_peer,
+    *,
+    handshake_turn: HandshakeTurn | None = None,
 ) -> str:
-    """One accepted connection, from its protocol object's creation to the close."""
+    """One accepted connection, from its protocol object's creation to the close;
+    ``handshake_turn`` as in ``run_stream``."""
     try:
         peer = peer_of(stream)
     except OSError:
@@ -343,6 +721,6 @@ async def handle_stream(
         log.exception("%s: could not set up the connection", label)
         await stream.aclose()
         return "setup failed"
-    reason = await run_stream(stream, proto, label, peer_ip=peer[0])
+    reason = await run_stream(stream, proto, label, peer_ip=peer[0], handshake_turn=handshake_turn)
     log.debug("%s: disconnected: %s", label, reason)
     return reason

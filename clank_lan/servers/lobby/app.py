@@ -54,6 +54,10 @@ class Link(Protocol):
 
     def disconnect(self, reason: str, code: int = 0) -> None: ...
 
+    def defer(self, work: Callable[[], Any], done: Callable[[Any, float], None]) -> None:
+        """Run ``work()`` off the event loop (password hashing), then ``done(result, now)``
+        (not at all if the connection ends first): the lobby's one deferred effect."""
+
 
 Handler = Callable[[Any, Link, Any, float], None]
 

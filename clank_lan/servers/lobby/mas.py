@@ -8,8 +8,10 @@ object outlives the MAS connection, which the console drops right after the logi
 from __future__ import annotations
 
 import logging
+from functools import partial
 
-from clank_lan.db.errors import DbError
+from clank_lan.db.errors import AlreadyExists, DbError
+from clank_lan.db.passwords import PasswordHash
 from clank_lan.protocol import rt_messages as rtm
 from clank_lan.protocol.medius import MediusMessage, UnknownMessage
 from clank_lan.protocol.medius import account as ma
@@ -109,8 +111,22 @@ class MasApp(CommonHandlers, MediusApp):
             status = S.REGISTRATION_FAILED
             self.reply(conn, ma.AccountRegistrationResponse(message_id=req.message_id, status=status))
             return
+        conn.defer(
+            self.svc.db.accounts.hash_work(req.password),
+            lambda hashed, later: self._register_hashed(conn, req, hashed),
+        )
+
+    def _register_hashed(self, conn: Link, req, hashed: PasswordHash) -> None:
+        """``register``, once the password's hash is made (off the event loop)."""
+        s: Session = conn.session
         try:
-            account_id = self.svc.db.accounts.create(s.namespace, req.account_name, req.password)
+            account_id = self.svc.db.accounts.create(
+                s.namespace, req.account_name, req.password, hashed=hashed
+            )
+        except AlreadyExists:  # taken while the hash was made
+            status = S.ACCOUNT_ALREADY_EXISTS
+            self.reply(conn, ma.AccountRegistrationResponse(message_id=req.message_id, status=status))
+            return
         except DbError as exc:
             log.info("MAS %s: registration of %r refused: %s", conn.peer_label, req.account_name, exc)
             self.reply(
@@ -127,6 +143,9 @@ class MasApp(CommonHandlers, MediusApp):
 
     @handles(ma.AccountLoginRequest)
     def login(self, conn: Link, req, now: float) -> None:
+        """A password is hashed (PBKDF2) only off the event loop: a new account's (``conn.defer``,
+        then ``_create_hashed``) and one not yet checked since the start (then ``_checked``);
+        a returning console's password is recognised by a cheap digest."""
         s: Session = conn.session
         accounts = self.svc.db.accounts
         acct = accounts.by_name(s.namespace, req.username)
@@ -137,23 +156,45 @@ class MasApp(CommonHandlers, MediusApp):
             if not self.svc.limits.allow_account(conn.peer[0], conn.peer_label, now):
                 self.reply(conn, ma.AccountLoginResponse(message_id=req.message_id, status=S.LOGIN_FAILED))
                 return
-            try:
-                accounts.create(s.namespace, req.username, req.password)
-            except DbError as exc:
-                self._login_fail(conn, req, S.LOGIN_FAILED, f"cannot create {req.username!r}: {exc}")
-                return
-            acct = accounts.by_name(s.namespace, req.username)
-            log.info("MAS %s: created account %r on first login", conn.peer_label, req.username)
-        assert acct is not None
+            work = accounts.hash_work(req.password)
+            conn.defer(work, lambda hashed, later: self._create_hashed(conn, req, hashed, later))
+            return
         if self.svc.db.bans.is_banned(
             account_id=acct.id, ip=conn.peer[0], machine=s.machine_id.hex() or None
         ):
             self._login_fail(conn, req, S.ACCOUNT_BANNED, f"{acct.name!r} is banned")
             return
-        if not accounts.verify_password(acct.id, req.password):
-            self._login_fail(conn, req, S.INVALID_PASSWORD, f"wrong password for {acct.name!r}")
+        if accounts.password_known(acct.id, req.password):
+            self._complete_login(conn, s, acct.id, acct.name, req.message_id, ma.AccountLoginResponse)
             return
-        self._complete_login(conn, s, acct.id, acct.name, req.message_id, ma.AccountLoginResponse)
+        work = partial(accounts.verify_password, acct.id, req.password)
+        conn.defer(work, lambda ok, later: self._checked(conn, req, acct.id, ok))
+
+    def _create_hashed(self, conn: Link, req, hashed: PasswordHash, now: float) -> None:
+        """A first login, once the new account's hash is made: create it and log in (a name
+        taken meanwhile by another console is an ordinary login with this password)."""
+        s: Session = conn.session
+        try:
+            self.svc.db.accounts.create(s.namespace, req.username, req.password, hashed=hashed)
+        except AlreadyExists:
+            pass
+        except DbError as exc:
+            self._login_fail(conn, req, S.LOGIN_FAILED, f"cannot create {req.username!r}: {exc}")
+            return
+        else:
+            log.info("MAS %s: created account %r on first login", conn.peer_label, req.username)
+        self.login(conn, req, now)
+
+    def _checked(self, conn: Link, req, account_id: int, ok: bool) -> None:
+        """A login whose password went through the slow check."""
+        s: Session = conn.session
+        acct = self.svc.db.accounts.get(account_id)
+        if acct is None:  # deleted meanwhile
+            self._login_fail(conn, req, S.ACCOUNT_NOT_FOUND, f"no account {req.username!r}")
+        elif not ok:
+            self._login_fail(conn, req, S.INVALID_PASSWORD, f"wrong password for {acct.name!r}")
+        else:
+            self._complete_login(conn, s, acct.id, acct.name, req.message_id, ma.AccountLoginResponse)
 
     @handles(ma.AnonymousLoginRequest)
     def anonymous_login(self, conn: Link, req, now: float) -> None:
@@ -226,27 +267,55 @@ class MasApp(CommonHandlers, MediusApp):
 
     @handles(ma.AccountUpdatePasswordRequest)
     def update_password(self, conn: Link, req, now: float) -> None:
+        """The old password's check and the new one's hash run off the event loop."""
         s: Session = conn.session
-        accounts = self.svc.db.accounts
         if not s.logged_in or s.anonymous:
             status = S.INCORRECT_LOGIN_STEP
-        elif not accounts.verify_password(s.account_id, req.old_password):
+            self.reply(conn, ma.AccountUpdatePasswordStatusResponse(message_id=req.message_id, status=status))
+            return
+        accounts = self.svc.db.accounts
+        account_id = s.account_id
+        make = accounts.hash_work(req.new_password)
+
+        def work() -> PasswordHash | None:
+            return make() if accounts.verify_password(account_id, req.old_password) else None
+
+        conn.defer(work, lambda hashed, later: self._password_hashed(conn, req, account_id, hashed))
+
+    def _password_hashed(self, conn: Link, req, account_id: int, hashed: PasswordHash | None) -> None:
+        accounts = self.svc.db.accounts
+        if hashed is None:
             status = S.INVALID_PASSWORD
+        elif accounts.get(account_id) is None:  # deleted meanwhile
+            status = S.ACCOUNT_NOT_FOUND
         else:
-            accounts.set_password(s.account_id, req.new_password)
+            accounts.set_password(account_id, req.new_password, hashed=hashed)
             status = S.SUCCESS
         self.reply(conn, ma.AccountUpdatePasswordStatusResponse(message_id=req.message_id, status=status))
 
     @handles(ma.AccountDeleteRequest)
     def delete(self, conn: Link, req, now: float) -> None:
+        """The password is checked off the event loop unless it is already known."""
         s: Session = conn.session
-        accounts = self.svc.db.accounts
         if not s.logged_in or s.anonymous:
-            status = S.INCORRECT_LOGIN_STEP
-        elif not accounts.verify_password(s.account_id, req.master_password):
+            self.reply(
+                conn, ma.AccountDeleteResponse(message_id=req.message_id, status=S.INCORRECT_LOGIN_STEP)
+            )
+            return
+        accounts = self.svc.db.accounts
+        account_id = s.account_id
+        if accounts.password_known(account_id, req.master_password):
+            self._delete_checked(conn, req, account_id, True)
+            return
+        work = partial(accounts.verify_password, account_id, req.master_password)
+        conn.defer(work, lambda ok, later: self._delete_checked(conn, req, account_id, ok))
+
+    def _delete_checked(self, conn: Link, req, account_id: int, ok: bool) -> None:
+        s: Session = conn.session
+        if not ok:
             status = S.INVALID_PASSWORD
         else:
-            accounts.delete(s.account_id)
+            self.svc.db.accounts.delete(account_id)
             s.logged_in = False
             status = S.SUCCESS
         self.reply(conn, ma.AccountDeleteResponse(message_id=req.message_id, status=status))
