@@ -264,6 +264,14 @@ class LogWriter:
         self._thread.join(timeout)
 
 
+def _record_text(record: logging.LogRecord) -> str:
+    """The message with its traceback, if any: all a queued line needs of the record."""
+    text = record.getMessage()
+    if record.exc_info:
+        text += "\n" + logging.Formatter().formatException(record.exc_info)
+    return text
+
+
 class QueuedFileHandler(logging.Handler):
     """Hands ordinary records to the writer; formats only what the record alone can give."""
 
@@ -273,10 +281,7 @@ class QueuedFileHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = record.getMessage()
-            if record.exc_info:
-                text += "\n" + logging.Formatter().formatException(record.exc_info)
-            self.writer.line(record.created, record.levelname[:1], text)
+            self.writer.line(record.created, record.levelname[:1], _record_text(record))
         except Exception:
             self.handleError(record)
 
@@ -292,10 +297,7 @@ class QueuedConsoleHandler(logging.StreamHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = record.getMessage()
-            if record.exc_info:
-                text += "\n" + logging.Formatter().formatException(record.exc_info)
-            self.writer.console(record.created, record.levelname[:1], text, self.stream)
+            self.writer.console(record.created, record.levelname[:1], _record_text(record), self.stream)
         except Exception:
             self.handleError(record)
 
