@@ -29,7 +29,10 @@ when phase 1's storm took over ``STORM_BUDGET`` s, phase 2 runs proportionally f
 (both said in the output). Everything is bounded in count and time. Exits 1 when a target is missed.
 Run: ``python bench/storm.py`` (under a minute on 2 cores; other load on the machine adds noise);
 ``--storm-only`` runs phase 1 alone, ``--handshakes N`` sets ``[limits] handshakes_at_once``, and
-``STORM_STALLS=1`` in the environment prints the server's longest event-loop steps and GC pauses.
+``STORM_STALLS=1`` in the environment prints the server's longest event-loop steps, the DME pump's
+slow calls and the GC pauses (phase 2: this process's); ``--gc off`` leaves the engine's garbage
+collector untuned in both phases (no ``clank_lan.gctune``: the comparison run) and
+``--gc-threshold A,B,C`` tries other thresholds than ``gctune.THRESHOLDS``.
 """
 
 from __future__ import annotations
@@ -64,10 +67,11 @@ from bench._common import (
     cpu_count,
     percentile,
     raise_fd_limit,
+    rss_kib,
     start_time,
 )
 from bench.relay import AGG_MS, DRAIN, PLAYERS_PER_WORLD, SHAPES, WARMUP, Pair, Shape
-from clank_lan import serve as serve_cli
+from clank_lan import gctune, serve_options
 from clank_lan.commands import Paths
 from clank_lan.config import load_config
 from clank_lan.logs import setup_logging, shutdown_logging
@@ -131,47 +135,133 @@ def hello(engine, players: list[dict]) -> dict:
 
 def serve_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="serve")
-    serve_cli.configure(parser)
+    serve_options.configure(parser)
     return parser.parse_args(list(argv))
 
 
 class StallWatch(trio.abc.Instrument):
     """``STORM_STALLS=1``: the server's task steps that held the event loop longest, and GC
-    pauses, written to ``path`` at exit (what delays the relay during the storm)."""
+    pauses, written to ``path`` at exit (what delays the relay during the storm). GC pauses are
+    wall time (what the relay waits) and, for the full collections, the thread's CPU time too: on a
+    shared machine the difference is time the OS gave other programs."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.t0 = 0.0
+        self.cpu0 = 0.0
         self.steps: dict[str, list[float]] = {}
+        self.steps_cpu: dict[str, float] = {}
+        self.steps_cpu_over_5ms: dict[str, int] = {}
         self.gc: list[float] = []
+        self.gc2: list[float] = []  # the full (generation 2) collections alone
+        self.gc2_cpu: list[float] = []
+        self.gc_cpu: dict[int, list[float]] = {0: [], 1: [], 2: []}  # CPU ms per generation
+        self.gc_cpu_total = 0.0  # ms, for ``wrap``: a span's CPU without the collections inside it
+        #: per wrapped call: how many took over 5 ms of CPU, the most CPU, the most without GC (ms)
+        self.spans: dict[str, list[float]] = {}
+        self.slow: list[tuple[str, float, float, int]] = []
+        self.started = time.perf_counter()
         gc_started: list[float] = []
 
         def on_gc(phase: str, info: dict) -> None:
             if phase == "start":
-                gc_started[:] = [time.perf_counter()]
+                gc_started[:] = [time.perf_counter(), time.thread_time()]
             elif gc_started:
                 self.gc.append((time.perf_counter() - gc_started[0]) * 1000)
+                cpu = (time.thread_time() - gc_started[1]) * 1000
+                self.gc_cpu[info["generation"]].append(cpu)
+                self.gc_cpu_total += cpu
+                if info["generation"] == 2:
+                    self.gc2.append(self.gc[-1])
+                    self.gc2_cpu.append(cpu)
 
         gc.callbacks.append(on_gc)
 
+    def wrap(self, obj: object, name: str) -> None:
+        """Time every call of ``obj.name`` (an instance attribute shadows the method): where in
+        the DME's pump a long step goes."""
+        fn = getattr(obj, name)
+        label = f"{type(obj).__name__}.{name}"
+        span = self.spans.setdefault(label, [0, 0.0, 0.0])
+
+        def timed(*args: object, **kwargs: object) -> object:
+            cpu0, gc0 = time.thread_time(), self.gc_cpu_total
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                cpu = (time.thread_time() - cpu0) * 1000
+                if cpu > 5:
+                    span[0] += 1
+                    # when (s since start-up), how long (CPU ms), how many items (a batch's datagrams)
+                    when = round(time.perf_counter() - self.started, 2)
+                    size = len(args[0]) if args and isinstance(args[0], list) else -1
+                    self.slow.append((label, when, round(cpu, 1), size))
+                span[1] = max(span[1], round(cpu, 1))
+                span[2] = max(span[2], round(cpu - (self.gc_cpu_total - gc0), 1))
+
+        setattr(obj, name, timed)
+
     def before_task_step(self, task) -> None:
         self.t0 = time.perf_counter()
+        self.cpu0 = time.thread_time()
 
     def after_task_step(self, task) -> None:
         ms = (time.perf_counter() - self.t0) * 1000
         if ms > 2:
-            self.steps.setdefault(task.name.rsplit(".", 1)[-1], []).append(ms)
+            name = task.name.rsplit(".", 1)[-1]
+            self.steps.setdefault(name, []).append(ms)
+            cpu = (time.thread_time() - self.cpu0) * 1000
+            self.steps_cpu[name] = max(self.steps_cpu.get(name, 0.0), cpu)
+            if cpu > 5:
+                self.steps_cpu_over_5ms[name] = self.steps_cpu_over_5ms.get(name, 0) + 1
 
     def after_run(self) -> None:
-        top = sorted(((max(v), len(v), sum(v), k) for k, v in self.steps.items()), reverse=True)[:15]
+        # per task: its longest step (wall ms), how many steps over 2 ms and their sum, the task's
+        # name, its most CPU in one step (ms), and how many steps took over 5 ms of CPU
+        top = sorted(
+            (
+                (round(max(v), 1), len(v), round(sum(v)), k, round(self.steps_cpu[k], 1),
+                 self.steps_cpu_over_5ms.get(k, 0))
+                for k, v in self.steps.items()
+            ),
+            reverse=True,
+        )[:15]  # fmt: skip
         gcs = sorted(self.gc, reverse=True)[:10]
-        self.path.write_text(json.dumps({"steps_over_2ms": top, "gc_ms": gcs, "gc_count": len(self.gc)}))
+        gc2 = self.gc2[:10]  # in order, beside their CPU times
+        report = {"steps_over_2ms": top, "gc_ms": gcs, "gc_count": len(self.gc), "gc2_ms": gc2}
+        report |= {
+            "gc2_cpu_ms": self.gc2_cpu[:10],
+            "gc2_count": len(self.gc2),
+            "gc_cpu_ms_per_gen_count_max_sum": {
+                g: [len(v), round(max(v, default=0), 1), round(sum(v), 1)] for g, v in self.gc_cpu.items()
+            },
+            "gc_frozen": gc.get_freeze_count(),
+        }
+        report["calls_over_5ms_cpu_max_max_without_gc"] = self.spans
+        report["slow_calls_label_at_s_cpu_ms_items"] = self.slow[:20]
+        self.path.write_text(json.dumps(report | {"gc_threshold": gc.get_threshold()}))
 
 
-def role_serve(worlds: int, shape: Shape, out: Path, argv: Sequence[str]) -> int:
+def parse_thresholds(text: str) -> tuple[int, int, int]:
+    """``--gc-threshold``: three comma-separated integers (generation 0, 1, 2)."""
+    values = tuple(int(v) for v in text.split(","))
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: want three numbers, e.g. 700,10,10")
+    return values  # type: ignore[return-value]
+
+
+def role_serve(
+    worlds: int, shape: Shape, out: Path, argv: Sequence[str], *, gc_mode: str = "tuned",
+    thresholds: tuple[int, int, int] | None = None,
+) -> int:  # fmt: skip
     """``clank-lan serve`` (its ``run`` minus the TUI) plus ``worlds`` worlds made once it is up;
-    their ports and players go to ``out`` as JSON."""
+    their ports and players go to ``out`` as JSON. ``gc_mode`` "off" skips ``clank_lan.gctune``
+    (the engine then leaves the collector as CPython set it); ``thresholds`` replaces its own."""
     args = serve_args(argv)
+    if gc_mode == "off":
+        gctune.skip()
+    elif thresholds is not None:
+        gctune.THRESHOLDS = thresholds
     config = load_config(args.config)
     setup_logging(args.log_level or config.logging.level, args.data / "logs", config.logging.frames)
 
@@ -181,6 +271,9 @@ def role_serve(worlds: int, shape: Shape, out: Path, argv: Sequence[str]) -> int
         async with trio.open_nursery() as nursery:
             engine = await nursery.start(partial(serve, config, args, args.data))
             engines.append(engine)
+            for watch in instruments:  # the DME pump's parts, each timed
+                for name in ("datagrams_received", "on_timer", "_housekeeping", "dispatch_events"):
+                    watch.wrap(engine.dme, name)
             tmp = out.with_suffix(".tmp")
             tmp.write_text(json.dumps(hello(engine, make_worlds(engine.dme, worlds, shape))))
             tmp.replace(out)
@@ -219,6 +312,8 @@ class StormServer(Server):
 
     worlds: int = WORLDS
     shape: str = "uya"
+    gc_mode: str = "tuned"
+    gc_threshold: str | None = None
 
     @property
     def worlds_path(self) -> Path:
@@ -228,7 +323,8 @@ class StormServer(Server):
         cmd = super().command()
         at = cmd.index("serve")
         me = [sys.executable, str(Path(__file__).resolve())]
-        role = ["--role", "serve", "--worlds", str(self.worlds), "--shape", self.shape]
+        role = ["--role", "serve", "--worlds", str(self.worlds), "--shape", self.shape, "--gc", self.gc_mode]
+        role += ["--gc-threshold", self.gc_threshold] if self.gc_threshold else []
         return [*me, *role, "--worlds-file", str(self.worlds_path), "--", *cmd[at + 1 :]]
 
     def dme_stats(self) -> dict:
@@ -308,8 +404,9 @@ def errors(r: PhaseResult) -> None:
 # --- phase 1: the storm against the headless server ---------------------------------------------------
 def storm_phase(args, shape: Shape, tmp: Path, workers: Workers) -> dict:
     server = StormServer(
-        tmp / "storm", frames=True, extra_toml=extra_toml(args), worlds=args.worlds, shape=shape.name
-    )
+        tmp / "storm", frames=True, extra_toml=extra_toml(args), worlds=args.worlds, shape=shape.name,
+        gc_mode=args.gc, gc_threshold=args.gc_threshold,
+    )  # fmt: skip
     server.workdir.mkdir()
     server.start()
     print(f"phase 1, the storm: {server.describe()} (pid {server.pid}), {args.worlds} {shape.name} worlds")
@@ -520,11 +617,40 @@ def console_phase(args, shape: Shape, worlds: int, consoles: int, tmp: Path, wor
 
     print(f"phase 2, the operator console: ClankApp under Textual's Pilot, engine in this process "
           f"(trio guest), frame logging ON, {worlds} {shape.name} worlds")  # fmt: skip
+    pauses = GcPauses() if os.environ.get("STORM_STALLS") else None
     try:
         asyncio.run(drive())
     finally:
         shutdown_logging()
+        if pauses is not None:
+            print(f"  this process's GC pauses in phase 2 (STORM_STALLS): {pauses.close()}")
     return result
+
+
+class GcPauses:
+    """``STORM_STALLS=1``: this process's collections while it runs the engine under the TUI (phase
+    2): per generation their count, longest and total CPU ms (wall time would count other programs)."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self.t0 = 0.0
+        gc.callbacks.append(self.on_gc)
+
+    def on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self.t0 = time.thread_time()
+        else:
+            self.cpu[info["generation"]].append((time.thread_time() - self.t0) * 1000)
+
+    def close(self) -> str:
+        gc.callbacks.remove(self.on_gc)
+        per_gen = ", ".join(
+            f"gen {g}: {len(v)}, max {max(v, default=0):.1f}, total {sum(v):.0f}" for g, v in self.cpu.items()
+        )
+        full = ", ".join(f"{ms:.0f}" for ms in self.cpu[2][:10])
+        rss = rss_kib(os.getpid()) // 1024
+        frozen = gc.get_freeze_count()
+        return f"{per_gen}; the full ones in order: {full} (frozen objects {frozen:,}; RSS {rss} MiB)"
 
 
 def key_line(label: str, values: list[float]) -> str:
@@ -547,6 +673,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--chat-every", type=float, default=CHAT_EVERY, help="seconds between a console's chats")
     ap.add_argument("--handshakes", type=int, help="[limits] handshakes_at_once (default: the config's)")
     ap.add_argument("--storm-only", action="store_true", help="phase 1 only (no operator console)")
+    ap.add_argument(
+        "--gc", default="tuned", choices=("tuned", "off"),
+        help="the engine's garbage collector, both phases: clank_lan.gctune (default) or left alone",
+    )  # fmt: skip
+    ap.add_argument("--gc-threshold", help="the engine's gc thresholds A,B,C instead of gctune's")
     ap.add_argument("--role", help=argparse.SUPPRESS)
     ap.add_argument("--worlds-file", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -554,8 +685,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     shape = SHAPES[args.shape]
     if args.role == "serve":
         rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
-        return role_serve(args.worlds, shape, args.worlds_file, rest)
+        thresholds = parse_thresholds(args.gc_threshold) if args.gc_threshold else None
+        return role_serve(args.worlds, shape, args.worlds_file, rest, gc_mode=args.gc, thresholds=thresholds)
     raise_fd_limit(6 * args.consoles + 4 * args.worlds * PLAYERS_PER_WORLD + 256)
+    if args.gc == "off":  # phase 2's engine runs in this process
+        gctune.skip()
+    elif args.gc_threshold:
+        gctune.THRESHOLDS = parse_thresholds(args.gc_threshold)
     t0 = time.monotonic()
     print(
         f"clank-lan tournament-start bench: python {sys.version.split()[0]}, {cpu_count()} CPUs, load "
@@ -578,6 +714,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return summary(args, storm, tui, time.monotonic() - t0)
 
 
+def gc_label(args) -> str:
+    """The server's garbage-collector setting, for the summary line."""
+    if args.gc == "off":
+        return "gc untuned"
+    return f"gc frozen, thresholds {args.gc_threshold or ','.join(map(str, gctune.THRESHOLDS))}"
+
+
 def storm_summary(args, storm: dict, elapsed: float) -> int:
     """``--storm-only``: phase 1's figures against their targets."""
     lat = sorted(storm["logins"].latencies)
@@ -588,7 +731,8 @@ def storm_summary(args, storm: dict, elapsed: float) -> int:
     relay_ok = not during["loss"] and added_ms(during) <= TARGET_ADDED_P99_MS
     ok = not failed and p99 <= TARGET_LOGIN_P99 and relay_ok
     print(
-        f"SUMMARY storm (phase 1 only, handshakes_at_once {args.handshakes or 'default'}): {verdict(ok)}; "
+        f"SUMMARY storm (phase 1 only, handshakes_at_once {args.handshakes or 'default'}, {gc_label(args)}): "
+        f"{verdict(ok)}; "
         f"{failed} failed, login p99 {p99 * 1000:.0f} ms (p50 {percentile(lat, 50) * 1000:.0f}), relay loss "
         f"{during['loss']:.2%}, p99 added {added_ms(during):.1f} ms (without the storm {base:.1f} ms); "
         f"elapsed {elapsed:.0f} s"
@@ -651,9 +795,9 @@ def summary(args, storm: dict, tui: dict, elapsed: float) -> int:
     )
     ok = all(verdicts)
     print(
-        f"SUMMARY storm: {verdict(ok)} ({sum(verdicts)}/{len(verdicts)} targets); login p99 "
-        f"{p99 * 1000:.0f} ms, relay loss {during['loss']:.2%} / p99 added {added_ms(during):.1f} ms in the "
-        f"storm, keys p99 {key99:.0f} ms; elapsed {elapsed:.0f} s"
+        f"SUMMARY storm ({gc_label(args)}): {verdict(ok)} ({sum(verdicts)}/{len(verdicts)} targets); "
+        f"login p99 {p99 * 1000:.0f} ms, relay loss {during['loss']:.2%} / p99 added "
+        f"{added_ms(during):.1f} ms in the storm, keys p99 {key99:.0f} ms; elapsed {elapsed:.0f} s"
     )
     return 0 if ok else 1
 

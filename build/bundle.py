@@ -1,7 +1,7 @@
 """What goes into the ``clank-lan`` binary: one place, read by ``clank_lan.spec`` and the tests.
 
-PyInstaller follows static imports only. clank-lan imports each command's module by name
-(``cli.COMMANDS``) and Textual loads its widgets lazily, so both packages are collected whole;
+PyInstaller follows static imports only. clank-lan imports each command's options and run modules
+by name (``cli.COMMANDS``) and Textual loads its widgets lazily, so both packages are collected whole;
 our package data (the RSA keys, any ``.tcss``) is collected as data files.
 """
 

@@ -4,8 +4,10 @@
 use it): it binds each service's port (a taken port marks that service down with the diagnosis
 and the rest still starts), starts each server, and the DNS redirector when the engine was given
 DNS settings, with ``nursery.start`` so the bound ports are known before anything is advertised,
-and runs housekeeping (orphaned sessions, idle games). ``shutdown`` tells every console goodbye
-and cancels with a grace deadline.
+and runs housekeeping (orphaned sessions, idle games). Once all are up, the garbage collector
+freezes the start-up objects, once per process (``clank_lan.gctune``: a full collection scanning
+them stalled the relay during login storms). ``shutdown`` tells every console goodbye and cancels
+with a grace deadline.
 
 The lobby gets narrow dependencies (``LobbyDeps``), never the engine itself.
 """
@@ -35,6 +37,7 @@ from clank_lan.dns.server import serve_dns
 from clank_lan.dns.settings import DnsSettings
 from clank_lan.doctor.operator import attach_tracker
 from clank_lan.events import EventBus, ServiceState
+from clank_lan.gctune import tune_once
 from clank_lan.net.ports import PortUnavailable, bind_tcp, bind_udp
 from clank_lan.net.setup import PortRule
 from clank_lan.protocol.crypto import keys
@@ -223,6 +226,7 @@ class Engine:
                 if self.config.web.enabled:
                     await self._start_web(nursery)
                 nursery.start_soon(self._housekeeping)
+                tune_once()  # start-up's objects are never scanned again (clank_lan/gctune.py)
                 task_status.started(self)
         finally:
             self._nursery = None

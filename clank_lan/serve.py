@@ -1,9 +1,10 @@
 """``clank-lan serve``: run the appliance (every server, the DNS redirector, the console).
 
-Start-up order: read the config (a bad file stops here with the key and the line), pick the
-address, open the database, bind every port (a taken port marks only that service down), print
-exactly what to type on the PS2 or in PCSX2, then serve until Ctrl+C / SIGTERM, when every console
-is told goodbye and the servers stop within a grace period.
+Start-up order: read the config (``serve_options.prepare``, run before this module is imported: a
+bad file stops there with the key and the line), pick the address, open the database, bind every
+port (a taken port marks only that service down), print exactly what to type on the PS2 or in
+PCSX2, then serve until Ctrl+C / SIGTERM, when every console is told goodbye and the servers stop
+within a grace period. The options live in ``serve_options`` too, so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 import signal
 import sys
 from functools import partial
-from importlib import resources
 from pathlib import Path
 
 import msgspec
@@ -21,13 +21,14 @@ import trio
 
 from clank_lan import __version__
 from clank_lan.commands import Paths, run_command
-from clank_lan.config import Config, ConfigError, load_config
+from clank_lan.config import Config
 from clank_lan.db.errors import DbError
 from clank_lan.dns.settings import DnsSettings
 from clank_lan.engine import Addresses, Engine
 from clank_lan.logs import setup_logging, shutdown_logging
 from clank_lan.net.lan import detect_lan_address
 from clank_lan.net.setup import setup_text
+from clank_lan.serve_options import frozen_dir, prepare
 from clank_lan.tui import run_tui
 
 log = logging.getLogger("clank_lan")
@@ -38,66 +39,6 @@ def default_data_dir() -> Path:
     if getattr(sys, "frozen", False):
         return Path(sys.executable).resolve().parent / "clank-lan-data"
     return Path("data")
-
-
-CONFIG_NAME = "clank-lan.toml"
-
-
-def find_config(explicit: Path | None, *, frozen_dir: Path | None) -> Path | None:
-    """The config file to read: ``--config``, else ``clank-lan.toml`` in the working directory,
-    else (single binary) the one beside the executable, which a first run writes from the
-    commented example so a double-click user has a file to edit."""
-    if explicit is not None:
-        return explicit
-    here = Path(CONFIG_NAME)
-    if here.is_file():
-        return here
-    if frozen_dir is None:
-        return None
-    beside = frozen_dir / CONFIG_NAME
-    if not beside.is_file():
-        example = resources.files("clank_lan.assets").joinpath("clank-lan.example.toml").read_text("utf-8")
-        try:
-            beside.write_text(example, "utf-8")
-        except OSError as exc:
-            log.warning("could not write a config file at %s: %s", beside, exc)
-            return None
-        print(f"clank-lan: wrote a commented config file at {beside}; edit it and restart", flush=True)
-    return beside
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--headless", action="store_true", help="no TUI: log to stdout (for services, CI)")
-    parser.add_argument(
-        "--address", help="listen and advertised address (default: config, else the LAN address)"
-    )
-    parser.add_argument(
-        "--config", type=Path, help="TOML config file (default: ./clank-lan.toml when present)"
-    )
-    parser.add_argument("--data", type=Path, help="data directory (database, logs); default ./data")
-    parser.add_argument(
-        "--ephemeral",
-        action="store_true",
-        help="keep the database (accounts, clans, stats, bans) in memory only; logs still go under --data",
-    )
-    parser.add_argument(
-        "--log-level",
-        choices=("debug", "info", "warning", "error"),
-        help="console log level (default: config)",
-    )
-    parser.add_argument("--no-dns", action="store_true", help="do not run the DNS redirector")
-    parser.add_argument("--dns-port", type=port_number, help="DNS port (default 53)")
-
-
-def port_number(text: str) -> int:
-    """An argparse type: a TCP/UDP port, 0-65535 (0 = any free port)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535)")
-    return value
 
 
 def resolve_addresses(config: Config, override: str | None) -> Addresses:
@@ -116,13 +57,12 @@ def resolve_addresses(config: Config, override: str | None) -> Addresses:
 
 
 def run(args: argparse.Namespace) -> int:
-    frozen_dir = Path(sys.executable).resolve().parent if getattr(sys, "frozen", False) else None
-    config_path = find_config(args.config, frozen_dir=frozen_dir)
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        print(f"clank-lan: {exc}", file=sys.stderr)
-        return 2
+    """The appliance until Ctrl+C; ``cli.main`` has already run ``prepare`` (the config file)."""
+    if not hasattr(args, "settings"):  # called directly, not through cli.main
+        status = prepare(args)
+        if status is not None:
+            return status
+    config, config_path = args.settings, args.config_path
     data_dir = args.data or default_data_dir()
     level = args.log_level or config.logging.level
     log_file = setup_logging(level, data_dir / "logs", config.logging.frames)
@@ -134,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     use_tui = not args.headless and _interactive()
     try:
         if use_tui:
-            hold = (lambda: input("Press Enter to close this window.")) if frozen_dir is not None else None
+            hold = (lambda: input("Press Enter to close this window.")) if frozen_dir() is not None else None
             return run_tui(
                 partial(serve, config, args, data_dir, paths=paths, tui=True), paths=paths, hold=hold
             )

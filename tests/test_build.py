@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from clank_lan import __version__, _frozen
-from clank_lan.cli import COMMANDS
+from clank_lan.cli import COMMANDS, command_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "build" / "clank_lan.spec"
@@ -114,7 +114,9 @@ def test_missing_required_data_stops_the_build(monkeypatch):
 
 def test_hidden_imports_cover_every_command_and_the_lazy_widgets(collected):
     hidden = set(collected[0])
-    assert {module for module, _ in COMMANDS.values()} <= hidden  # imported by name in cli.main
+    assert command_modules() <= hidden  # imported by name in cli.main
+    assert {m for options, run, _ in COMMANDS.values() for m in (options, run)} == command_modules()
+    assert "clank_lan.serve_options" in hidden and "clank_lan.serve" in hidden
     assert {"clank_lan.selftest", "clank_lan._frozen", "clank_lan.engine"} <= hidden
     assert {"textual.widgets._data_table", "textual.widgets._rich_log", "textual.widgets._input"} <= hidden
     assert not any(m.startswith("textual.demo") for m in hidden)

@@ -12,10 +12,20 @@ from clank_lan import __version__
 from clank_lan.cli import COMMANDS, main
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
+def _run(*args: str, python: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "clank_lan", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, *python, "-m", "clank_lan", *args], capture_output=True, text=True, timeout=60
     )
+
+
+#: ``-X importtime`` lists imported modules on stderr: a check that the appliance was not loaded.
+IMPORTTIME = ("-X", "importtime")
+
+
+def imported(stderr: str) -> set[str]:
+    """The modules ``-X importtime`` reported: those of ``import`` statements (the modules
+    ``cli.main`` loads with ``importlib.import_module`` are not listed, what they import is)."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
 
 
 def test_version():
@@ -46,9 +56,10 @@ def test_no_command_prints_help(capsys):
 def test_bad_config_file_names_key_and_line(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[ports]\nmas = 'x'\n")
-    r = _run("serve", "--headless", "--ephemeral", "--config", str(cfg))
+    r = _run("serve", "--headless", "--ephemeral", "--config", str(cfg), python=IMPORTTIME)
     assert r.returncode == 2
     assert "line 2" in r.stderr and "ports.mas" in r.stderr
+    assert "clank_lan.engine" not in imported(r.stderr)  # stopped before the appliance was loaded
 
 
 @pytest.mark.parametrize("action", ["login", "chat", "games", "create", "admin", "bot"])
@@ -108,5 +119,8 @@ def test_ephemeral_keeps_the_database_in_memory_and_the_log_under_data(tmp_path)
     ("args", "words"), [(["--dns-port", "70000"], "not a port"), (["--log-level", "loud"], "invalid choice")]
 )
 def test_serve_refuses_bad_options_without_a_traceback(args, words):
-    r = _run("serve", "--headless", *args)
+    r = _run("serve", "--headless", *args, python=IMPORTTIME)
     assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
+    modules = imported(r.stderr)
+    assert "clank_lan.config" in modules and "clank_lan.engine" not in modules
+

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from clank_lan.config import Config, ConfigError, load_config, parse_config
+from clank_lan.serve_options import find_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "clank_lan" / "assets" / "clank-lan.example.toml"
 
@@ -143,8 +144,6 @@ def test_custom_channels_appear_in_the_lobby():
 
 
 def test_config_discovery_prefers_the_explicit_file_then_the_working_directory(tmp_path, monkeypatch):
-    from clank_lan.serve import find_config
-
     monkeypatch.chdir(tmp_path)
     assert find_config(None, frozen_dir=None) is None
     (tmp_path / "clank-lan.toml").write_text("[ports]\nmas = 1\n")
@@ -153,8 +152,6 @@ def test_config_discovery_prefers_the_explicit_file_then_the_working_directory(t
 
 
 def test_a_frozen_first_run_writes_the_commented_example_beside_the_binary(tmp_path, monkeypatch):
-    from clank_lan.serve import find_config
-
     monkeypatch.chdir(tmp_path)
     exe_dir = tmp_path / "bin"
     exe_dir.mkdir()

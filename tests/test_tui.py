@@ -175,7 +175,7 @@ def test_an_error_in_the_screen_is_logged_and_the_servers_keep_running(caplog):
         app.action_help = broken  # type: ignore[method-assign]
         with caplog.at_level(logging.CRITICAL, logger="clank_lan.tui"):
             await pilot.press("f1")
-            await pilot.pause(0.1)
+            await wait_until(pilot, lambda: app.ui_error is not None, "the error")
         assert isinstance(app.ui_error, RuntimeError)
         assert app.guest.running and not engine.shutdown_called  # the engine serves on
 
@@ -223,8 +223,12 @@ def test_bans_view_and_audit_trail_record_who_did_what_from_where():
         await type_command(app, pilot, "accounts")
         await wait_until(pilot, lambda: "amy  (BANNED)" in output_text(app), "accounts")
         assert "ben  (BANNED)" not in output_text(app)
-        await pilot.pause(0.3)
-        trail = str(app.main.query_one("#audit-log", Static).render())
+
+        def trail_text() -> str:
+            return str(app.main.query_one("#audit-log", Static).render())
+
+        await wait_until(pilot, lambda: "endgame game 1" in trail_text(), "the audit trail")
+        trail = trail_text()
         assert "tui (operator console (TUI))  ban amy: 60 minutes: rage quitting" in trail
         assert "endgame game 1: 'LAN final'" in trail
 

@@ -607,7 +607,7 @@ class Admission:
         gate = handshake_gate(self.limits.handshakes_at_once)
         if not await gate.enter(self.name, timeout):
             why = f"no handshake slot within {timeout:g} s ({gate.limit} at once, {gate.waiting} waiting)"
-            self._refuse(lh.HANDSHAKE_TIMEOUT, peer, trio.current_time(), why)
+            self._refuse(lh.HANDSHAKE_QUEUE, peer, trio.current_time(), why)
             return None
         left = False
 
