@@ -39,9 +39,9 @@ THRESHOLDS: tuple[int, int, int] = (700, 10, 10)
 _tuned = False
 
 
-def tune_once(thresholds: tuple[int, int, int] | None = None) -> bool:
-    """Collect, freeze what survives and set ``thresholds`` (default ``THRESHOLDS``), the first
-    time in this process only (see the module's docstring); True when this call did it."""
+def tune_once() -> bool:
+    """Collect, freeze what survives and set ``THRESHOLDS``, the first time in this process only
+    (see the module's docstring); True when this call did it."""
     global _tuned
     if _tuned:
         return False
@@ -49,7 +49,7 @@ def tune_once(thresholds: tuple[int, int, int] | None = None) -> bool:
     t0 = time.perf_counter()
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*(thresholds or THRESHOLDS))
+    gc.set_threshold(*THRESHOLDS)
     log.debug(
         "gc: froze %d start-up objects in %.0f ms; thresholds %s",
         gc.get_freeze_count(),

@@ -65,23 +65,16 @@ def _build_schedule():
     return namespace["schedule"]
 
 
-#: The generated schedule once compiled (compiling it costs ~20 ms: done on first use, not at import).
-_BUILT: list = []
-
-
 def _first_schedule(key: bytes, seed: bytes) -> list[int]:
     """Permutation after mixing the 4-byte seed (stride 5) and the 64-byte key (stride 3).
 
-    This stand-in compiles the generated schedule on the first call and puts it in its place as
-    ``schedule``, so ``encrypt`` / ``decrypt`` then call the generated code directly, at no extra
-    cost per frame.
+    Compiling the generated schedule costs ~20 ms, so it is done on first use, not at import:
+    this stand-in compiles it and puts it in its place as ``schedule``, so ``encrypt`` /
+    ``decrypt`` then call the generated code directly, at no extra cost per frame.
     """
     global schedule
-    if not _BUILT:
-        built = _build_schedule()
-        built.__doc__ = _first_schedule.__doc__
-        _BUILT.append(built)
-    schedule = _BUILT[0]
+    schedule = _build_schedule()
+    schedule.__doc__ = _first_schedule.__doc__
     return schedule(key, seed)
 
 
