@@ -11,6 +11,7 @@ import logging
 
 import pytest
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, RichLog, Static
 
 from clank_lan.commands import run_command
@@ -283,6 +284,38 @@ def test_command_output_scrolls_from_the_keyboard_and_keeps_a_history():
         await wait_until(pilot, lambda: output_text(app).count("> help") == 2, "help again")
 
     run_app(app, scenario)
+
+
+def test_typing_repaints_the_command_line_only_and_a_long_line_scrolls_along(monkeypatch):
+    app, _engine = make_app()
+    layouts: list[str] = []
+    reflow = Screen._refresh_layout
+
+    def counted(screen: Screen, *args, **kwargs):
+        layouts.append(type(screen).__name__)
+        return reflow(screen, *args, **kwargs)
+
+    monkeypatch.setattr(Screen, "_refresh_layout", counted)
+    start = "say " + "abcdefghij" * 8  # wider than the command line at 80 columns
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        command = app.main.query_one("#command", Input)
+        command.focus()
+        command.value = start
+        await pilot.pause()
+        layouts.clear()
+        await pilot.press(*"XYZ")
+        await pilot.pause()
+        assert command.value == start + "XYZ"
+        assert layouts == []  # no key laid the screen out again (each one did: 15 ms at 120x40)
+        shown = screen_text(app)
+        assert "abcdefghijXYZ" in shown and "say abc" not in shown  # the end of the line is in view
+        await pilot.press("home")
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "say abcdefghij" in shown and "XYZ" not in shown
+
+    run_app(app, scenario, size=(80, 24))
 
 
 def test_games_show_players_with_dme_index_host_title_status():

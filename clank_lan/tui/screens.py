@@ -23,6 +23,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from clank_lan.tui.widgets import LineInput
+
 T = TypeVar("T")
 
 DIALOG_CSS = """
@@ -146,7 +148,7 @@ class KickScreen(ClankDialog[str]):
         with Vertical():
             yield Label(f"Kick {self.player}?", classes="question", markup=False)
             yield Label(self.detail, classes="detail", markup=False)
-            yield Input(placeholder="reason shown to the player (optional), Enter", id="reason")
+            yield LineInput(placeholder="reason shown to the player (optional), Enter", id="reason")
             yield self.buttons(f"Kick {self.player}", "error")
 
     def on_mount(self) -> None:
@@ -177,8 +179,8 @@ class BanScreen(ClankDialog[BanRequest]):
         with Vertical():
             yield Label(f"Ban {self.player}?", classes="question", markup=False)
             yield Label(self.detail, classes="detail", markup=False)
-            yield Input(placeholder="minutes (empty or 0 = forever), Enter", id="minutes", type="number")
-            yield Input(placeholder="reason, Enter", id="reason")
+            yield LineInput(placeholder="minutes (empty or 0 = forever), Enter", id="minutes", type="number")
+            yield LineInput(placeholder="reason, Enter", id="reason")
             yield Label("", classes="error", id="error")
             yield self.buttons(f"Ban {self.player}", "error")
 
@@ -213,7 +215,7 @@ class BroadcastScreen(ClankDialog[str]):
             yield Label(
                 f"Every connected console ({self.consoles}) shows it as a system message.", classes="detail"
             )
-            yield Input(placeholder="message, Enter", id="message")
+            yield LineInput(placeholder="message, Enter", id="message")
             yield self.buttons(f"Send to {self.consoles} consoles")
 
     def on_mount(self) -> None:
