@@ -10,13 +10,22 @@ from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import settings
 
 from clank_lan.client.lobby import Ports
 from clank_lan.config import Config, parse_config, with_any_free_ports
 from clank_lan.dns.settings import DnsSettings
 from clank_lan.engine import Addresses, Engine
+from tests.fuzz_budget import long_run
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+# Every property test of `make test` draws the same examples on every run and keeps no example
+# database, so a failure reproduces and a pass means the same thing each time; `make fuzz`
+# (CLANK_FUZZ_EXAMPLES) draws new random inputs instead.
+settings.register_profile("make-test", derandomize=True, database=None, deadline=None)
+settings.register_profile("make-fuzz", database=None, deadline=None)
+settings.load_profile("make-fuzz" if long_run() else "make-test")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

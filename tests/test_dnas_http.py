@@ -79,7 +79,7 @@ def test_settings_defaults():
     assert (s.enabled, s.port, s.regions, s.certificate_region) == (True, 443, ("us", "eu", "jp"), "us")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=600))
 def test_parser_never_fails_otherwise_than_with_http_error(data):
     try:
@@ -93,7 +93,7 @@ def identity():
     return certs.load_or_create(None, ("us",))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     chunks=st.lists(st.binary(max_size=300), max_size=5),
     prefix=st.sampled_from([b"", b"\x80\x2e\x01\x00\x02", b"\x80\x2e\x01\x00\x02\x00\x03\x00\x00\x00\x10"]),

@@ -248,13 +248,13 @@ def test_settings_validate_their_values() -> None:
         msgspec.json.decode(b'{"prot": 53}', type=DnsSettings)
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=125, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_never_raise(data: bytes) -> None:
     assert isinstance(answer(data, ADDR, DEFAULT), Reply | Forward | Drop)
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=125, deadline=None)
 @given(st.integers(min_value=0, max_value=60), st.integers(min_value=0, max_value=255))
 def test_damaged_real_queries_never_raise(position: int, value: int) -> None:
     raw = bytearray(query("ratchet3-prod1.pdonline.scea.com"))

@@ -53,14 +53,14 @@ def packets(draw) -> bytes:
     return ipv4(17, src[0], dst[0], struct.pack("!HHHH", src[1], dst[1], 8 + len(payload), 0) + payload)
 
 
-@fuzz(150)
+@fuzz(75)
 @given(st.binary(max_size=400))
 def test_fuzz_dissect_random_bytes(blob):
     result = dissect_bytes(blob)
     assert result.error or result.packets >= 0
 
 
-@fuzz(150)
+@fuzz(75)
 @given(st.lists(st.tuples(st.integers(0, len(SEED) - 1), st.integers(0, 255)), min_size=1, max_size=8))
 def test_fuzz_dissect_damaged_real_capture(edits):
     blob = bytearray(SEED)
@@ -69,14 +69,14 @@ def test_fuzz_dissect_damaged_real_capture(edits):
     dissect_bytes(bytes(blob))
 
 
-@fuzz(150)
+@fuzz(75)
 @given(st.integers(0, len(SEED)))
 def test_fuzz_dissect_truncated_real_capture(length):
     result = dissect_bytes(SEED[:length])
     assert result.error or length == len(SEED) or result.packets >= 0
 
 
-@fuzz(150)
+@fuzz(75)
 @given(st.lists(packets(), max_size=10))
 def test_fuzz_dissect_synthetic_medius_traffic(records):
     result = dissect_bytes(pcap(records))

@@ -94,19 +94,19 @@ def dnslib_records(draw) -> bytes:
         raise
 
 
-@fuzz(250)
+@fuzz(125)
 @given(st.binary(max_size=400), st.sampled_from(SETTINGS))
 def test_fuzz_dns_random_bytes(data, settings):
     check(data, settings)
 
 
-@fuzz(250)
+@fuzz(125)
 @given(hand_built_queries(), st.sampled_from(SETTINGS))
 def test_fuzz_dns_hand_built_queries(data, settings):
     check(data, settings)
 
 
-@fuzz(150)
+@fuzz(75)
 @given(dnslib_records(), st.sampled_from(SETTINGS))
 def test_fuzz_dns_random_dnslib_records(data, settings):
     check(data, settings)

@@ -36,7 +36,7 @@ _frames = st.builds(
 _streams = st.lists(st.one_of(_frames, st.binary(max_size=40)), max_size=8).map(b"".join)
 
 
-@fuzz(200)
+@fuzz(100)
 @given(_streams, st.lists(st.integers(1, 64), min_size=1, max_size=8), st.integers(0, 0xFFFF))
 def test_fuzz_tcp_deframer(stream, cuts, max_payload):
     deframer = TcpDeframer(max_payload=max_payload)
@@ -53,7 +53,7 @@ def test_fuzz_tcp_deframer(stream, cuts, max_payload):
     assert deframer.pending == len(stream) - deframer.offset
 
 
-@fuzz(200)
+@fuzz(100)
 @given(_streams)
 def test_fuzz_split_datagram(data):
     try:
@@ -63,7 +63,7 @@ def test_fuzz_split_datagram(data):
     assert b"".join(f.encode() for f in frames) == data
 
 
-@fuzz(300)
+@fuzz(150)
 @given(st.sampled_from(RT_IDS), st.binary(max_size=120), st.sampled_from([108, 109, 110]))
 def test_fuzz_every_rt_payload_layout(rt_id, payload, version):
     try:
@@ -72,7 +72,7 @@ def test_fuzz_every_rt_payload_layout(rt_id, payload, version):
         pass
 
 
-@fuzz(400)
+@fuzz(200)
 @given(st.sampled_from(MEDIUS_IDS), st.binary(max_size=600), st.sampled_from(CONTEXTS))
 def test_fuzz_medius_decoders(key, body, ctx):
     payload = bytes(key) + body
@@ -107,7 +107,7 @@ def test_every_medius_decoder_on_edge_bodies(ctx):
     assert decoded >= len(MEDIUS_IDS)  # most bodies decode leniently; the test exercised decoders
 
 
-@fuzz(200)
+@fuzz(100)
 @given(
     st.lists(
         st.one_of(

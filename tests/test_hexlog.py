@@ -112,7 +112,7 @@ def test_hex_line_with_a_wrong_offset_is_not_part_of_the_record() -> None:
         parse_log(text)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(
     service=st.sampled_from(["MAS", "MLS", "MUIS", "DME", "NAT", "dme.udp", "a_b:1-2"]),
     peer=st.from_regex(r"[A-Za-z0-9:.\-]{1,12}", fullmatch=True),

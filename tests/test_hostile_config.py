@@ -98,19 +98,19 @@ def accepts_or_explains(text: str) -> None:
         assert str(exc).startswith("fuzz.toml") and "\n" not in str(exc).split(": not valid TOML")[0]
 
 
-@fuzz(100)
+@fuzz(50)
 @given(documents())
 def test_fuzz_random_toml_documents(doc):
     accepts_or_explains(toml_document(doc))
 
 
-@fuzz(150)
+@fuzz(75)
 @given(st.text(max_size=300))
 def test_fuzz_random_text(text):
     accepts_or_explains(text)
 
 
-@fuzz(100)
+@fuzz(50)
 @given(st.binary(max_size=300))
 def test_fuzz_random_bytes_from_a_file(tmp_path_factory, data):
     path = tmp_path_factory.getbasetemp() / "fuzz.toml"

@@ -176,7 +176,7 @@ def test_variable_length_messages_round_trip(cls, data, v109):
 _TYPED_HEADERS = st.sampled_from(sorted(message_types())).map(bytes)
 
 
-@settings(max_examples=400, deadline=None, database=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(
     payload=st.one_of(
         st.binary(max_size=1100),
