@@ -49,6 +49,10 @@ CPU_SHARE = 0.05
 BUDGET_FLOOR = 0.02  # CPU seconds per wall second, always granted
 BUDGET_MAX = 0.05  # CPU seconds that can be saved up
 CHUNK = 32  # records formatted between two pauses (about 0.3 ms holding the GIL)
+#: Frames with payloads up to this size are formatted once per distinct frame (the keepalive
+#: echoes of idle consoles: the same record every second, only the timestamp differs).
+FORMAT_CACHE_PAYLOAD = 64
+FORMAT_CACHE_SIZE = 1024
 DUTY = 0.25  # at most this share of wall time formatting, the rest asleep
 
 
@@ -101,6 +105,8 @@ class LogWriter:
         self._clock = ""
         self._wake = threading.Event()
         self._stop = False
+        #: Formatted records of small frames by everything but their time (writer thread only).
+        self._formatted: dict[tuple, str] = {}
         # The stdlib handler only for its file opening and rollover; we write to its stream.
         self._file = logging.handlers.RotatingFileHandler(
             path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
@@ -179,6 +185,8 @@ class LogWriter:
         """Format and write what is queued now (not what arrives meanwhile: bounded work), in
         chunks, while the CPU budget lasts; what is left waits in the queue, and once that is
         full the producers drop. The GIL is handed back between chunks."""
+        if not self.queue:
+            return  # (an idle tick: the budget is earned all the same at the next refill)
         if budgeted:
             self._refill()
         pop = self.queue.popleft
@@ -200,7 +208,7 @@ class LogWriter:
                     shown.setdefault(item[3], []).append(f"{self._clock_of(item[0])} {item[1]} {item[2]}\n")
                     done += len(item[2])
                 else:
-                    out.append(f"{prefix(item[0])} D {format_frame(*item[1:])}\n")
+                    out.append(f"{prefix(item[0])} D {self._format(item)}\n")
                     done += len(item[5])
             self._bytes_out += done
             todo -= count
@@ -210,10 +218,26 @@ class LogWriter:
                 self._show(stream, "".join(lines))
             spent = time.thread_time() - started
             self._budget -= spent
-            if budgeted:
+            if budgeted and (todo > 0 or self._wake.is_set()):
                 # Off the GIL for a while: a CPU-bound thread that only yields at the switch
                 # interval makes every socket call of the event loop wait for it (the convoy).
+                # (After the batch's last chunk the thread waits for the next tick anyway: one
+                # wakeup fewer a tick, unless the queue is already calling it back.)
                 time.sleep(spent * (1 / DUTY - 1))
+
+    def _format(self, item: tuple) -> str:
+        """``format_frame`` of a frame item; small frames from a cache (a pure function of all but
+        the item's time)."""
+        if len(item[5]) > FORMAT_CACHE_PAYLOAD:
+            return format_frame(*item[1:])
+        key = item[1:]
+        text = self._formatted.get(key)
+        if text is None:
+            text = format_frame(*key)
+            if len(self._formatted) >= FORMAT_CACHE_SIZE:
+                self._formatted.clear()
+            self._formatted[key] = text
+        return text
 
     def _prefix(self, created: float) -> str:
         """``YYYY-mm-dd HH:MM:SS,mmm`` as ``logging`` writes it; the date part cached per second."""

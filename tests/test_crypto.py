@@ -463,7 +463,7 @@ def test_tampered_rsa_frame_is_a_crypto_error() -> None:
         FrameCipher(rsa_local=global_mas_key()).decrypt(one_frame(bytes(wire)))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(
     suite=st.sampled_from([Suite.PS2, Suite.PS3]),
     key=st.binary(min_size=64, max_size=64),
@@ -554,3 +554,19 @@ def test_small_frame_rc4_memo_gives_the_same_answer_and_stays_bounded():
         hh, c = ps2_rc4.encrypt(key, i.to_bytes(4, "little"), Ctx.RC_CLIENT_SESSION)
         assert ps2_rc4.decrypt(key, c, hh) == i.to_bytes(4, "little")
     assert len(ps2_rc4._PLAIN) <= ps2_rc4._PLAIN_MAX
+
+
+def test_rc4_prepare_compiles_the_schedule_once_and_first_use_still_works(monkeypatch) -> None:
+    """``prepare`` puts the generated schedule in place of the lazy stand-in (a server calls it
+    before it serves); later calls change nothing, and without it the first use compiles."""
+    key, seed = bytes(range(64)), b"\x01\x02\x03\x04"
+    monkeypatch.setattr(ps2_rc4, "schedule", ps2_rc4._first_schedule)
+    ps2_rc4.prepare()
+    compiled = ps2_rc4.schedule
+    assert compiled is not ps2_rc4._first_schedule
+    ps2_rc4.prepare()
+    assert ps2_rc4.schedule is compiled
+    assert compiled(key, seed) == ref_schedule(key, seed)
+    monkeypatch.setattr(ps2_rc4, "schedule", ps2_rc4._first_schedule)
+    assert ps2_rc4.encrypt(key, b"first use", 3) == ref_encrypt(key, b"first use", 3)
+    assert ps2_rc4.schedule is not ps2_rc4._first_schedule

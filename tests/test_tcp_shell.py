@@ -278,6 +278,18 @@ async def test_serve_tcp_runs_the_same_shell_on_a_real_loopback_socket():
         nursery.cancel_scope.cancel()
 
 
+async def test_serve_tcp_compiles_the_rc4_schedule_before_it_accepts(monkeypatch):
+    """The cipher's one-time compile happens at start-up, not in the first handshake's step."""
+    from clank_lan.protocol.crypto import ps2_rc4
+
+    monkeypatch.setattr(ps2_rc4, "schedule", ps2_rc4._first_schedule)
+    (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(tcp.serve_tcp, "TEST", listener, lambda peer, local, now: Echo())
+        assert ps2_rc4.schedule is not ps2_rc4._first_schedule
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_reply_larger_than_the_outbox_ends_the_connection_before_any_write(autojump_clock):
     ours, theirs = trio.testing.memory_stream_pair()
     proto = Echo(limit=4)

@@ -144,6 +144,13 @@ class TcpDeframer:
         """Stream offset of the first byte not yet consumed."""
         return self._consumed_total
 
+    def skip(self, size: int) -> None:
+        """``size`` bytes of whole frames were taken from the stream without ``feed`` (the lobby's
+        idle-echo short cut, ``RtEndpoint.receive_echo``): later error offsets count them."""
+        if self.pending:
+            raise ValueError("skip with a partial frame buffered")
+        self._consumed_total += size
+
 
 def split_datagram(data: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> list[RawFrame]:
     """All frames of one UDP datagram; a frame never spans datagrams, so leftovers are an error."""

@@ -42,7 +42,7 @@ from clank_lan.protocol.crypto.hashing import Ctx, hash_ctx, is_null_hash
 from clank_lan.protocol.crypto.ps2_rsa import RsaKey
 from clank_lan.protocol.crypto.session import Frame, FrameCipher, Suite
 from clank_lan.protocol.errors import ProtocolError
-from clank_lan.protocol.framing import DEFAULT_MAX_PAYLOAD, RawFrame, split_frames
+from clank_lan.protocol.framing import DEFAULT_MAX_PAYLOAD, FLAG, HASH_LEN, ID_MASK, RawFrame, split_frames
 from clank_lan.protocol.rt_ids import RT
 from clank_lan.rt.link import FrameCache, RtLink
 
@@ -128,6 +128,9 @@ _OWN_IDS = {
     for variant in Variant
 }
 
+#: The largest CLIENT_ECHO payload ``receive_echo`` remembers (consoles send one byte).
+ECHO_MEMO_PAYLOAD = 16
+_CLIENT_ECHO = int(RT.CLIENT_ECHO)
 #: App frames a DME relays without opening them (``dme.wire`` says how it rewrites them).
 DME_APP_IDS = frozenset((int(RT.CLIENT_APP_BROADCAST), int(RT.CLIENT_APP_SINGLE), int(RT.CLIENT_APP_LIST)))
 _MULTI = frozenset((int(RT.CLIENT_MULTI_APP_TOSERVER), int(RT.SERVER_MULTI_APP_TOCLIENT)))
@@ -277,6 +280,9 @@ class RtEndpoint:
         self._world_key: bytes | None = None
         #: Called with every opened frame before it is handled (the replay judges them all).
         self.on_frame: Callable[[Frame], None] | None = None
+        #: ``receive_echo``'s last echo: (wire bytes in, the frame opened, the keys then, the send
+        #: context then, wire bytes out).
+        self._echo_memo: tuple[bytes, Frame, dict[int, bytes], int | None, bytes] | None = None
 
     # --- shared ---------------------------------------------------------------------------------
     @property
@@ -301,6 +307,61 @@ class RtEndpoint:
             if self.phase is Phase.CLOSED:
                 return
             yield from self._raw(raw)
+
+    def receive_echo(self, data: bytes) -> bool:
+        """The idle fast path of a ready lobby server connection: when ``data`` is exactly one
+        CLIENT_ECHO frame (and nothing is left of an earlier segment), handle it as ``receive``
+        would (the same two frames logged, the same answer queued, no event) and return True;
+        anything else returns False untouched, for ``receive``.
+
+        A console sends the same echo bytes every time (the keystream depends only on key and
+        plaintext), so the frame is opened and its answer sealed once: later echoes are compared
+        with the remembered one, as long as the keys and the send context are still the same."""
+        link = self.link
+        if self.phase is not Phase.READY or self.on_frame is not None or link.deframer.pending:
+            return False
+        memo = self._echo_memo
+        if (
+            memo is not None
+            and data == memo[0]
+            and memo[3] == link.send_ctx
+            and memo[2] == link.cipher.rc_keys
+        ):
+            frame = memo[1]
+            link.whole_frame(len(data))
+            log = link.frame_log
+            logging_on = log.enabled()
+            if logging_on:
+                log.frame(link.peer_label, link.recv_dir, _CLIENT_ECHO, frame.payload, frame.ctx, frame.null)
+            link.before_send()
+            if logging_on:
+                log.frame(link.peer_label, link.send_dir, _CLIENT_ECHO, frame.payload, memo[3])
+            link.outbox.push(memo[4])
+            return True
+        if (
+            self.role is not Role.SERVER
+            or self.variant is not Variant.LOBBY
+            or type(data) is not bytes  # (remembered: it must not change)
+            or len(data) < 3
+        ):
+            return False
+        first = data[0]
+        size = data[1] | data[2] << 8
+        if first & ID_MASK != _CLIENT_ECHO or size > ECHO_MEMO_PAYLOAD:
+            return False
+        if len(data) != 3 + size + (HASH_LEN if first & FLAG and size else 0):
+            return False
+        # Once per console: the general path, spelled out (``_raw``, ``handle``, ``_server_frame``).
+        (raw,) = link.raws(data)
+        self._cheap_checks(raw)
+        frame = link.open(raw)
+        keys = dict(link.cipher.rc_keys)
+        ctx = link.send_ctx
+        link.before_send()
+        wire = link.encode(_CLIENT_ECHO, frame.payload, ctx)
+        link.outbox.push(wire)
+        self._echo_memo = (data, frame, keys, ctx, wire)
+        return True
 
     def _raw(self, raw: RawFrame, inner: bool = False) -> Iterator[Event]:
         """Events for one raw frame. The frames inside a MULTI_APP container are handled one by

@@ -103,6 +103,13 @@ class RtLink:
         self.frames_in += len(frames)
         return frames
 
+    def whole_frame(self, size: int) -> None:
+        """A whole frame of ``size`` bytes was taken without the deframer (``receive_echo``),
+        with nothing buffered before or after: count it as ``raws`` would have."""
+        self.frames_in += 1
+        self.deframer.skip(size)
+        self.partial_since = None
+
     def progress(self, frames_before: int, now: float) -> bool:
         """After the bytes that arrived at ``now`` were handled: did a whole frame arrive (more
         than ``frames_before``)? Starts or stops the clock of an unfinished frame."""

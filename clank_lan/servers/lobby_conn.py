@@ -131,6 +131,9 @@ class LobbyConnection:
     # StreamProtocol --------------------------------------------------------------------------
     def data_received(self, data: bytes, now: float) -> None:
         self.now = now
+        if self.rt.receive_echo(data):  # an idle console's keepalive: the short way
+            self.last_rx = now
+            return
         before = self.link.frames_in
         for ev in self.rt.receive(data):
             if isinstance(ev, AppFrame):
@@ -154,7 +157,10 @@ class LobbyConnection:
             self.last_rx = now
 
     def next_deadline(self) -> float | None:
-        if self.phase is Phase.CLOSED:
+        phase = self.rt.phase
+        if phase is Phase.READY and self.next_echo is None and self.link.partial_since is None:
+            return self.last_rx + self.timeouts.client  # (every frame asks: the short way)
+        if phase is Phase.CLOSED:
             return None
         deadlines = [self.last_rx + self.timeouts.client]
         if self.phase is not Phase.READY:

@@ -46,6 +46,7 @@ import trio
 from clank_lan import limit_hits as lh
 from clank_lan.config import LimitSettings
 from clank_lan.db.passwords import off_loop
+from clank_lan.protocol.crypto import ps2_rc4
 from clank_lan.protocol.errors import ProtocolError
 from clank_lan.ratelimit import ConnectionCounter, KeyedLimiter
 from clank_lan.rt.outbox import Outbox
@@ -121,10 +122,13 @@ class _Shell:
 
     def arm(self, conn: _Connection, deadline: float) -> None:
         """Fire ``conn.on_deadline`` at ``deadline`` (entries it no longer wants are skipped)."""
+        superseded = conn.armed
         self.seq += 1
         conn.armed, conn.armed_seq = deadline, self.seq
         heapq.heappush(self.heap, (deadline, self.seq, conn))
-        if deadline < self.head:
+        if deadline < self.head or superseded == self.head < math.inf:
+            # An earlier deadline, or the one the task sleeps until is no longer wanted (a task
+            # switch now is cheaper than a timeout later): the task looks at the heap again.
             self.wake.set()
 
     def forget(self, conn: _Connection) -> None:
@@ -160,6 +164,11 @@ class _Shell:
     async def run(self) -> None:
         heap = self.heap
         while True:
+            # Entries nobody wants any more (an ended connection's, one superseded by an earlier
+            # deadline) are dropped here, not slept until: every timer wake costs a cancellation.
+            while heap and heap[0][1] != heap[0][2].armed_seq:
+                heapq.heappop(heap)
+                self.stale = max(0, self.stale - 1)
             self.head = heap[0][0] if heap else math.inf
             with trio.move_on_at(self.head):
                 await self.wake.wait()
@@ -223,6 +232,7 @@ class _Connection:
         "grace_at",
         "handshake_done",
         "handshake_turn",
+        "handshaking",
         "nursery",
         "proto",
         "shell",
@@ -247,6 +257,7 @@ class _Connection:
         self.failure: BaseException | None = None  # raised in the connection's task once it ends
         self.handshake_turn: HandshakeTurn | None = None  # awaited before the first input is handled
         self.handshake_done: Callable[[], None] | None = None  # the slot's release, while held
+        self.handshaking = True  # until the protocol's ``handshaking`` is false after some input
 
     def end(self, why: str) -> None:
         if self.ended is None:
@@ -349,13 +360,14 @@ class _Connection:
         finally:
             shell.end_batch()
 
-    def rearm(self) -> None:
+    def rearm(self, later: bool = False) -> None:
         """Arm the earliest of the protocol's deadline and the close grace, if it is earlier than
-        what is armed (a later one is found when the armed one fires)."""
+        what is armed (a later one is found when the armed one fires); with ``later``, also when
+        it is later (the armed entry is then skipped, not woken for)."""
         deadline = self.proto.next_deadline()
         if deadline is None or deadline > self.grace_at:
             deadline = self.grace_at
-        if deadline < self.armed:
+        if deadline < self.armed or (later and self.armed < deadline < math.inf):
             self.shell.arm(self, deadline)
 
     def on_deadline(self, now: float) -> None:
@@ -377,11 +389,16 @@ class _Connection:
         self.rearm()
 
     async def read_loop(self) -> None:
+        """Wait for input, hand it to the protocol, write its output; one wakeup a segment. (The
+        loop runs for every frame of every idle console: the names it needs are looked up once.)"""
         proto, shell, sock = self.proto, self.shell, self.sock
         stream = self.stream
+        received, next_deadline = proto.data_received, proto.next_deadline
+        clock = trio.lowlevel.current_clock()  # what ``trio.current_time`` reads, one call shorter
+        wait_readable = trio.lowlevel.wait_readable
         while True:
             if sock is not None:
-                await trio.lowlevel.wait_readable(sock)
+                await wait_readable(sock)
                 try:
                     data = sock.recv(READ_SIZE)
                 except BlockingIOError:
@@ -397,16 +414,20 @@ class _Connection:
                     raise _Close("no handshake slot in time (login storm)")
             shell.batching += 1
             try:
-                proto.data_received(data, trio.current_time())
-                deadline = proto.next_deadline()
+                received(data, clock.current_time())
+                deadline = next_deadline()
                 if deadline is not None and deadline < self.armed:
                     self.rearm()
-                shell.flush()
+                if shell.dirty:
+                    shell.flush()
             finally:
                 shell.end_batch()
-            if self.handshake_done is not None and not getattr(proto, "handshaking", False):
-                self.handshake_done()
-                self.handshake_done = None
+            if self.handshaking and not getattr(proto, "handshaking", False):
+                self.handshaking = False
+                if self.handshake_done is not None:
+                    self.handshake_done()
+                    self.handshake_done = None
+                self.rearm(later=True)  # the handshake's deadline is gone: no wakeup for nothing
 
 
 async def run_stream(
@@ -635,6 +656,9 @@ async def serve_tcp(
     ``limits`` (``config.limits``) bounds what one address may open; None admits everybody."""
     local = listener.socket.getsockname()[:2]
     _shell()  # its task runs from now on, not from the first connection
+    # One-time work of the RT cipher (compiling its key schedule, 20-35 ms of CPU) is done now,
+    # at start-up, not in one step of the first encrypted handshake while games relay.
+    ps2_rc4.prepare()
     task_status.started(local[1])
     admission = Admission(name, limits) if limits is not None else None
     await accept_loop(name, listener, factory, local, admission=admission)

@@ -68,17 +68,28 @@ def _build_schedule():
 def _first_schedule(key: bytes, seed: bytes) -> list[int]:
     """Permutation after mixing the 4-byte seed (stride 5) and the 64-byte key (stride 3).
 
-    Compiling the generated schedule costs ~20 ms, so it is done on first use, not at import:
-    this stand-in compiles it and puts it in its place as ``schedule``, so ``encrypt`` /
-    ``decrypt`` then call the generated code directly, at no extra cost per frame.
+    Compiling the generated schedule costs 20-35 ms of CPU, so it is done on first use, not at
+    import: this stand-in compiles it (``prepare``) and puts it in its place as ``schedule``, so
+    ``encrypt`` / ``decrypt`` then call the generated code directly, at no extra cost per frame.
     """
-    global schedule
-    schedule = _build_schedule()
-    schedule.__doc__ = _first_schedule.__doc__
+    prepare()
     return schedule(key, seed)
 
 
 schedule = _first_schedule
+
+
+def prepare() -> None:
+    """Compile the generated key schedule now, if it is not yet (idempotent, a no-op after the
+    first call). A server calls this before it accepts connections: done lazily, the compile is
+    one 20-35 ms step of the event loop in the handshake of whichever connection encrypts first
+    (``bench/storm.py`` saw it as the longest step of any lobby or DME connection), while the
+    games relay."""
+    global schedule
+    if schedule is _first_schedule:
+        compiled = _build_schedule()
+        compiled.__doc__ = _first_schedule.__doc__
+        schedule = compiled
 
 
 #: The output walk's first index for each byte: 5, 10, ..., repeating every 256 bytes.
