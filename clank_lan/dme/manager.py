@@ -382,24 +382,21 @@ class DmeManager:
             self.dispatch_events()
 
     def datagrams_received(
-        self, batch: Iterable[tuple[bytes, Any]], now: float, since: float | None = None
+        self, batch: list[tuple[bytes, Any]], now: float, since: float | None = None
     ) -> None:
-        """Several ``(data, addr)`` (``addr`` as ``recvfrom`` gives it): one call and one event
-        dispatch for all; a datagram that fails is logged and the rest go on. ``batch`` may be an
-        iterator that reads each datagram only when the previous one is done, so the shell can end
-        its turn between any two (``dme.server``). ``since``: they arrived no earlier (the shell
-        looked away then): relayed frames' aggregation time counts from there."""
+        """Several ``(data, addr)`` read at once (``addr`` as ``recvfrom`` gives it): one call and
+        one event dispatch for all; a datagram that fails is logged and the rest go on. ``since``:
+        they arrived no earlier (the shell looked away then): relayed frames' aggregation time
+        counts from there."""
+        self.stats.datagrams_in += len(batch)
         on_datagram = self._on_datagram
-        n = 0
         try:
             for data, addr in batch:
-                n += 1
                 try:
                     on_datagram(data, addr[:2], now, since)
                 except Exception:
                     log.exception("DME UDP: datagram from %s:%d failed", addr[0], addr[1])
         finally:
-            self.stats.datagrams_in += n
             self.dispatch_events()
 
     # === called by connections ==================================================================

@@ -5,14 +5,8 @@ confined to it, bounded output). The UDP side is one pump task: it sleeps until 
 readable or the manager's next deadline (``DmeManager.next_deadline``: aggregation flushes,
 echoes, timeouts) comes, then reads every pending datagram, runs the timer and sends what came
 out with plain non-blocking calls, so a busy relay pays one wake-up for many datagrams and
-flushes. A turn ends once its time slice is spent, checked before every datagram (each can cost
-a good part of a millisecond): however many are waiting, the rest of the loop (TCP logins) waits
-no longer than that; the rest stay in the socket, in order, for the next turn. The slice is 1 ms
-while the rest of the loop is quick; a pump that fell behind while other tasks held the loop
-takes half as long as they did (at most ``MAX_SLICE``): with a fixed 1 ms against their tens of
-ms (a login storm) the relay got too small a share of the loop and the socket overflowed. Only when
-the socket would block does a second task wait for it (and keep the order). A bad datagram is
-logged by the manager and never stops the port.
+flushes. Only when the socket would block does a second task wait for it (and keep the order).
+A bad datagram is logged by the manager and never stops the port.
 """
 
 from __future__ import annotations
@@ -22,7 +16,6 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
 from functools import partial
 
 import trio
@@ -37,18 +30,10 @@ log = logging.getLogger("clank_lan.dme")
 RECV_SIZE = 65536
 UDP_BUFFER = 1 << 20
 #: Seconds of reading (or sending) datagrams in one go before the TCP connections get a turn:
-#: long enough for throughput, short enough not to delay an aggregation flush noticeably. The
-#: pump checks it before each datagram, so a turn overruns it by one datagram's work at most
-#: (a clock reading costs ~0.1 us here, a relayed datagram ~100 us of CPU).
+#: long enough for throughput, short enough not to delay an aggregation flush noticeably.
 SLICE = 0.001
-#: A pump that is behind (its last turn ended with datagrams still waiting) may take this much of
-#: the time the rest of the loop just kept it waiting, up to ``MAX_SLICE``: a fixed 1 ms per turn
-#: against TCP steps of tens of ms (a login storm) starves the relay until the socket overflows,
-#: while turns stay ~1 ms whenever the rest of the loop is quick. A third of a busy loop carries
-#: a storm's relay (bench/storm.py: no socket drops with 0.5 and 1.0, thousands with 1 ms turns;
-#: 0.5 and 10 ms halve the longest turns of 1.0 and 20 ms).
-SHARE = 0.5
-MAX_SLICE = 0.010
+#: Datagrams handed to the manager at once (one call, one clock reading, one event dispatch).
+BATCH = 64
 #: Seconds an aggregation flush may go early so that flushes falling close together share one
 #: wake-up (a wake-up of the loop costs more than the relaying it does for a frame or two).
 FLUSH_EARLY = 0.005
@@ -70,40 +55,6 @@ class _Wake:
     def reset(self) -> None:
         if self.event.is_set():
             self.event = trio.Event()
-
-
-class _Intake:
-    """The datagrams of one pump turn, read one at a time as the manager takes them, until the
-    socket is empty or the clock passes ``end``: a datagram is read only once the previous one
-    is done, so the turn can stop between any two and nothing read is left unprocessed (the
-    rest wait in the socket, in order). Pure given ``recv`` and ``clock`` (tests fake both)."""
-
-    __slots__ = ("clock", "drained", "end", "recv")
-
-    def __init__(self, recv: Callable[[int], tuple[bytes, Addr]], clock: Callable[[], float]) -> None:
-        self.recv = recv
-        self.clock = clock
-        self.end = 0.0
-        #: the last turn ended because the socket had nothing more (not because time ran out)
-        self.drained = True
-
-    def until(self, end: float) -> _Intake:
-        """Start a turn that ends at ``end`` (``clock`` time); iterate it once."""
-        self.end = end
-        self.drained = False
-        return self
-
-    def __iter__(self) -> Iterator[tuple[bytes, Addr]]:
-        recv, clock, end = self.recv, self.clock, self.end
-        while clock() < end:
-            try:
-                item = recv(RECV_SIZE)
-            except BlockingIOError:
-                self.drained = True
-                return
-            except (ConnectionResetError, ConnectionRefusedError):
-                continue  # ICMP port unreachable for an earlier datagram
-            yield item
 
 
 class _Udp:
@@ -229,20 +180,13 @@ def _nothing() -> None:
     return None
 
 
-def turn_slice(away: float) -> float:
-    """The slice of a pump that is behind after the rest of the loop kept it ``away`` seconds:
-    ``SLICE``, or ``SHARE`` of that wait, at most ``MAX_SLICE`` (so the relay keeps its share of
-    a busy loop and adds to the others' wait half what they added to its own, at most)."""
-    return min(MAX_SLICE, max(SLICE, away * SHARE))
-
-
-async def _udp_pump(state: _Udp, clock: Callable[[], float] = time.perf_counter) -> None:
-    """Wait for datagrams or the next deadline; then read (a slice at most), run the timer, send.
-    ``clock`` times the slice (a test's fake clock)."""
+async def _udp_pump(state: _Udp) -> None:
+    """Wait for datagrams or the next deadline; then read (a slice at most), run the timer, send."""
     dme, sock = state.dme, state.sock
-    intake = _Intake(sock.recvfrom, clock)
+    recv = sock.recvfrom
+    clock = time.perf_counter
+    batch: list[tuple[bytes, Addr]] = []
     drained = True
-    left = clock()  # when the pump's last turn ended
     while True:
         now = dme.clock()
         delay = dme.next_deadline() - now
@@ -260,11 +204,20 @@ async def _udp_pump(state: _Udp, clock: Callable[[], float] = time.perf_counter)
             await trio.lowlevel.checkpoint()
         state.pumping = True
         try:
-            start = clock()
-            end = start + (SLICE if drained else turn_slice(start - left))
-            # one call for the whole turn (one event dispatch); the slice is checked per datagram
-            dme.datagrams_received(intake.until(end), dme.clock(), since)
-            drained = intake.drained
+            end = clock() + SLICE
+            drained = False
+            while not drained and clock() < end:
+                while len(batch) < BATCH:
+                    try:
+                        batch.append(recv(RECV_SIZE))
+                    except BlockingIOError:
+                        drained = True
+                        break
+                    except (ConnectionResetError, ConnectionRefusedError):
+                        continue  # ICMP port unreachable for an earlier datagram
+                if batch:
+                    dme.datagrams_received(batch, dme.clock(), since)
+                    batch.clear()
             try:
                 dme.on_timer(dme.clock(), FLUSH_EARLY)
             except Exception:
@@ -272,7 +225,6 @@ async def _udp_pump(state: _Udp, clock: Callable[[], float] = time.perf_counter)
         finally:
             state.pumping = False
         state.send_now()
-        left = clock()
 
 
 async def _udp_sender(state: _Udp) -> None:
