@@ -184,8 +184,11 @@ class StallWatch(trio.abc.Instrument):
         label = f"{type(obj).__name__}.{name}"
         span = self.spans.setdefault(label, [0, 0.0, 0.0])
 
+        stats = getattr(obj, "stats", None)
+
         def timed(*args: object, **kwargs: object) -> object:
             cpu0, gc0 = time.thread_time(), self.gc_cpu_total
+            in0 = getattr(stats, "datagrams_in", 0)  # (the pump hands the DME an iterator)
             try:
                 return fn(*args, **kwargs)
             finally:
@@ -194,7 +197,7 @@ class StallWatch(trio.abc.Instrument):
                     span[0] += 1
                     # when (s since start-up), how long (CPU ms), how many items (a batch's datagrams)
                     when = round(time.perf_counter() - self.started, 2)
-                    size = len(args[0]) if args and isinstance(args[0], list) else -1
+                    size = getattr(stats, "datagrams_in", 0) - in0
                     self.slow.append((label, when, round(cpu, 1), size))
                 span[1] = max(span[1], round(cpu, 1))
                 span[2] = max(span[2], round(cpu - (self.gc_cpu_total - gc0), 1))
