@@ -268,7 +268,8 @@ def test_command_output_scrolls_from_the_keyboard_and_keeps_a_history():
         await type_command(app, pilot, "help")
         await wait_until(pilot, lambda: "consoles [IP]" in output_text(app), "help")
         output = app.main.query_one("#output", RichLog)
-        assert output.max_scroll_y > 0 and output.scroll_y == output.max_scroll_y  # follows the end
+        # it follows the end (scrolled there after the lines are laid out: wait for it)
+        await wait_until(pilot, lambda: 0 < output.max_scroll_y == output.scroll_y, "the end in view")
         await pilot.press("pageup")  # from the command line
         await pilot.pause()
         assert output.scroll_y < output.max_scroll_y

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
+from textual import _wait as textual_wait
 from textual.pilot import Pilot
 
 from clank_lan.commands import Paths
@@ -321,8 +322,26 @@ def run_app(app, scenario: Callable[..., Awaitable[None]], size: tuple[int, int]
             app.guest.cancel()
             await app.guest.wait_done(5)
 
-    with fewer_collections():
+    with fewer_collections(), quicker_idle_checks():
         asyncio.run(asyncio.wait_for(main(), 20))
+
+
+#: How long Pilot sleeps between its checks that the app went idle (Textual's: 20 ms).
+IDLE_CHECK = 0.005
+
+
+@contextmanager
+def quicker_idle_checks() -> Iterator[None]:
+    """Pilot waits for the app to go idle after every key, by sleeping 20 ms at a time until a
+    sleep passes with the process (nearly) idle: at least 40 ms of wall time per key. The same
+    check in 5 ms steps (the same idle share, 5 % of the step) lets a test wait a quarter as long;
+    the tests wait for what they assert anyway (``wait_until``)."""
+    old = textual_wait.SLEEP_GRANULARITY, textual_wait.SLEEP_IDLE
+    textual_wait.SLEEP_GRANULARITY, textual_wait.SLEEP_IDLE = IDLE_CHECK, IDLE_CHECK / 20
+    try:
+        yield
+    finally:
+        textual_wait.SLEEP_GRANULARITY, textual_wait.SLEEP_IDLE = old
 
 
 _SVG_TEXT = re.compile(
