@@ -14,6 +14,7 @@ from hypothesis import settings
 
 from clank_lan.client.lobby import Ports
 from clank_lan.config import Config, parse_config, with_any_free_ports
+from clank_lan.db import passwords
 from clank_lan.dns.settings import DnsSettings
 from clank_lan.engine import Addresses, Engine
 from tests.fuzz_budget import long_run
@@ -26,6 +27,14 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 settings.register_profile("make-test", derandomize=True, database=None, deadline=None)
 settings.register_profile("make-fuzz", database=None, deadline=None)
 settings.load_profile("make-fuzz" if long_run() else "make-test")
+
+#: What the appliance ships: every new password hash costs 4,000 PBKDF2 rounds (~1.2 ms).
+SHIPPED_ITERATIONS = passwords.ITERATIONS
+# The tests create and check about 2,000 passwords, to play and to test the lobby, not to measure
+# hashing: 7 s of the suite's CPU at the shipped cost. In-process tests hash with 16 rounds (the
+# same code, stored and verified the same way: the count is part of every stored hash); the
+# appliances that tests start as subprocesses and the benchmarks use the shipped count.
+passwords.ITERATIONS = 16
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

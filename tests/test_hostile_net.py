@@ -149,8 +149,11 @@ async def test_a_slow_drip_is_dropped(caplog, monkeypatch):
 
                 nursery.start_soon(drip)
                 await plays(engine, "patient")
-                while await stream.receive_some(65536):  # until the server closes it
-                    pass
+                try:
+                    while await stream.receive_some(65536):  # until the server closes it
+                        pass
+                except trio.BrokenResourceError:
+                    pass  # closed with a dripped byte still unread: the kernel resets instead of FIN
     assert any("did not arrive whole within 1 s" in line for line in attacker_lines(caplog))
 
 

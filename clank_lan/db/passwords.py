@@ -47,7 +47,10 @@ class PasswordHash:
         self.digest = digest
 
     @classmethod
-    def make(cls, password: str | bytes, salt: bytes, iterations: int = ITERATIONS) -> PasswordHash:
+    def make(cls, password: str | bytes, salt: bytes, iterations: int | None = None) -> PasswordHash:
+        """A new hash; ``iterations`` defaults to ``ITERATIONS`` as it is when called (the test
+        suite lowers it: a lobby test creates accounts to play, not to measure hashing)."""
+        iterations = ITERATIONS if iterations is None else iterations
         if len(salt) < 8:
             raise InvalidValue("a password salt must be at least 8 bytes")
         digest = hashlib.pbkdf2_hmac("sha256", _raw(password), salt, iterations, DIGEST_SIZE)
@@ -94,7 +97,7 @@ async def off_loop(fn: Callable[..., T], *args: object) -> T:
     return await trio.to_thread.run_sync(fn, *args, limiter=_limiter())
 
 
-async def make_off_loop(password: str | bytes, salt: bytes, iterations: int = ITERATIONS) -> PasswordHash:
+async def make_off_loop(password: str | bytes, salt: bytes, iterations: int | None = None) -> PasswordHash:
     """``PasswordHash.make`` in a worker thread: a new account's hash, computed before it is stored."""
     return await off_loop(PasswordHash.make, password, salt, iterations)
 
