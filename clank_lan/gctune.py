@@ -64,7 +64,3 @@ def skip() -> None:
     global _tuned
     _tuned = True
 
-
-def tuned() -> bool:
-    """Whether this process has been through ``tune_once`` (or ``skip``)."""
-    return _tuned

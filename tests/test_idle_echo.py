@@ -5,7 +5,6 @@ repeated small frame once. Sans-IO, or trio's fake clock: no sockets, no sleeps.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from pathlib import Path
@@ -22,32 +21,17 @@ from clank_lan.rt.endpoint import ECHO_MEMO_PAYLOAD
 from clank_lan.rt.outbox import Outbox
 from clank_lan.servers import tcp
 from clank_lan.servers.lobby_conn import LOBBY_MAX_FRAME, LobbyConnection, Phase
+from tests.frame_lines import frame_lines
 from tests.test_lobby_handshake import EchoApp, make_pair, pump
 
 T0 = 1_700_000_000.25
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 @pytest.fixture
 def frames_seen():
     """The frame log records, formatted (no log file: ``FrameLogger`` falls back to FRAMES)."""
-    saved_writer, saved_level = logs._frame_writer, logs.FRAMES.level
-    logs._frame_writer = None
-    handler = _Records()
-    logs.FRAMES.addHandler(handler)
-    logs.FRAMES.setLevel(logging.DEBUG)
-    yield handler.lines
-    logs.FRAMES.removeHandler(handler)
-    logs.FRAMES.setLevel(saved_level)
-    logs._frame_writer = saved_writer
+    with frame_lines() as lines:
+        yield lines
 
 
 def ready(version: int = 108, encrypt: bool = True, app: EchoApp | None = None):

@@ -3,34 +3,18 @@ against a fresh engine with zero mismatches: every log a user attaches to a bug 
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from clank_lan.client.lobby import LobbyClient
 from clank_lan.client.profiles import profile
-from clank_lan.logs import FRAMES
 from clank_lan.replay import build_script, from_hexlog, replay, replay_log
 from tests.conftest import ports_of, running_engine
-
-
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
+from tests.frame_lines import frame_lines
 
 
 async def _logged_session(title: str) -> str:
     """Our client through login, chat, games, stats, buddies and clans; the frame log text."""
-    handler = _Lines()
-    level, disabled = FRAMES.level, FRAMES.disabled
-    FRAMES.addHandler(handler)
-    FRAMES.setLevel(logging.DEBUG)
-    FRAMES.disabled = False
-    try:
+    with frame_lines() as lines:
         async with (
             running_engine() as engine,
             LobbyClient.open("127.0.0.1", profile(title), ports_of(engine)) as c,
@@ -46,11 +30,7 @@ async def _logged_session(title: str) -> str:
             await c.buddies()
             clan = await c.create_clan("the clan")
             await c.clan_by_id(clan)
-    finally:
-        FRAMES.removeHandler(handler)
-        FRAMES.setLevel(level)
-        FRAMES.disabled = disabled
-    return "\n".join(handler.lines)
+    return "\n".join(lines)
 
 
 @pytest.mark.parametrize("title", ["dl", "uya"])
