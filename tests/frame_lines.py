@@ -22,7 +22,7 @@ class _Lines(logging.Handler):
 def frame_lines() -> Iterator[list[str]]:
     """Every frame record logged meanwhile, formatted, in order: with no log file open the frame
     logger falls back to ``logs.FRAMES``, which is caught here at debug level and restored after."""
-    saved = logs._frame_writer, logs.FRAMES.level, logs.FRAMES.disabled
+    saved_writer, saved_level, saved_disabled = logs._frame_writer, logs.FRAMES.level, logs.FRAMES.disabled
     logs._frame_writer = None
     handler = _Lines()
     logs.FRAMES.addHandler(handler)
@@ -32,4 +32,7 @@ def frame_lines() -> Iterator[list[str]]:
         yield handler.lines
     finally:
         logs.FRAMES.removeHandler(handler)
-        logs._frame_writer, logs.FRAMES.level, logs.FRAMES.disabled = saved
+        # setLevel, not an assignment: the logging module caches isEnabledFor per logger and only
+        # setLevel clears that cache (a stale "debug on" leaked frame records into later tests).
+        logs.FRAMES.setLevel(saved_level)
+        logs._frame_writer, logs.FRAMES.disabled = saved_writer, saved_disabled
