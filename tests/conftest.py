@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import gc
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +17,7 @@ from hypothesis import settings
 from clank_lan.client.lobby import Ports
 from clank_lan.config import Config, parse_config, with_any_free_ports
 from clank_lan.db import passwords
+from clank_lan.dnas import certs
 from clank_lan.dns.settings import DnsSettings
 from clank_lan.engine import Addresses, Engine
 from tests.fuzz_budget import long_run
@@ -35,6 +38,15 @@ SHIPPED_ITERATIONS = passwords.ITERATIONS
 # same code, stored and verified the same way: the count is part of every stored hash); the
 # appliances that tests start as subprocesses and the benchmarks use the shipped count.
 passwords.ITERATIONS = 16
+
+# Every engine a test starts serves DNAS, whose gateway needs a 1,024-bit RSA key: made anew for
+# each ephemeral engine and each fresh data directory, 92 keys and 18 s of the suite's CPU (a
+# sixth of it). In-process tests make one key per worker and hand it to every gateway; the
+# certificates, the files written and the TLS answers are made from it as from any other key. The
+# appliances started as subprocesses, the DNAS tests' own generator calls and the benchmarks make
+# their keys as shipped.
+_worker_key = functools.cache(certs.new_key)
+certs.new_key = lambda rng=os.urandom: _worker_key()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
