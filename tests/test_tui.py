@@ -12,7 +12,7 @@ import logging
 import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Input, RichLog, Static
+from textual.widgets import Button, DataTable, Input, RichLog, Static, TabbedContent
 
 from clank_lan.commands import run_command
 from clank_lan.tui.app import ClankApp
@@ -410,6 +410,32 @@ def test_palette_lists_our_commands_and_no_textual_system_entries():
     run_app(app, scenario)
 
 
+def test_only_the_table_in_sight_follows_every_refresh_the_others_when_opened_or_read():
+    app, engine = make_app()
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        tabs = app.main.query_one("#tabs", TabbedContent)
+        await pilot.press("2")  # Channels
+        await pilot.pause()
+        engine.player("zed", "10.0.0.50")
+        app.refresh_tables()
+        assert str(tabs.get_tab("players").label) == "Players (4)"  # the count follows at once
+        assert "zed" not in {r[0] for r in rows_of(app, "players-table")}  # out of sight: not yet
+        await pilot.press("1")
+        await pilot.pause()
+        assert "zed" in {r[0] for r in rows_of(app, "players-table")}
+
+        await pilot.press("2")
+        await pilot.pause()
+        engine.player("yan", "10.0.0.51")
+        app.refresh_tables()
+        assert "yan" not in {r[0] for r in rows_of(app, "players-table")}
+        app.selected_player()  # what F2 and the commands act on is read from the latest rows
+        assert "yan" in {r[0] for r in rows_of(app, "players-table")}
+
+    run_app(app, scenario)
+
+
 def test_a_channel_over_its_limit_says_so_and_dropped_sessions_do_not_count():
     engine = FakeEngine()
     for i in range(3):
@@ -421,6 +447,8 @@ def test_a_channel_over_its_limit_says_so_and_dropped_sessions_do_not_count():
     app, _ = make_app(engine)
 
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        await pilot.press("2")  # a table out of sight is brought up to date when its tab opens
+        await pilot.pause()
         [row] = rows_of(app, "channels-table")
         assert row[3] == "3/2 OVER LIMIT" and "gone" not in row[4]
         table = app.main.query_one("#channels-table", DataTable)

@@ -78,6 +78,14 @@ log = logging.getLogger("clank_lan.tui")
 
 ACTOR = "tui"
 REFRESH_INTERVAL = 0.25  # drain the inboxes and repaint what changed, at most 4 times a second
+#: The tab each live table is on.
+PANE_TABLES = {
+    "players": "players-table",
+    "channels": "channels-table",
+    "games": "games-table",
+    "consoles": "consoles-table",
+    "bans": "bans-table",
+}
 FULL_REFRESH = 1.0  # re-read the tables at least this often (not every change publishes an event)
 PANE_LINES = 2000  # lines kept in each live pane
 OUTPUT_LINES = 2000
@@ -223,6 +231,8 @@ class ClankApp(App[int]):
         self._dirty = True
         self._last_full = 0.0
         self._labels: dict[str, str] = {}
+        self._rows: dict[str, list[rows.Row]] = {}  # each table's rows as of the last refresh
+        self._stale: set[str] = set()  # tables not showing those yet (see _sync)
         self._shown: dict[str, object] = {}  # what each panel shows (see _show)
         self._audit_shown = 0
         self._cup_shown: object = None
@@ -298,6 +308,7 @@ class ClankApp(App[int]):
         if narrow != self.narrow and hasattr(self, "main"):
             self.narrow = narrow
             self._build_columns()
+            self._stale.update(self._rows)
             self._dirty = True
         self.narrow = narrow
 
@@ -380,29 +391,19 @@ class ClankApp(App[int]):
             return
         now = engine.wall_clock()
         lobby = engine.lobby.lobby
-        tables = {
+        self._rows = {
             "players-table": rows.player_rows(lobby),
             "channels-table": rows.channel_rows(lobby),
             "games-table": rows.game_rows(lobby, now),
             "consoles-table": rows.console_rows(engine.consoles.snapshot(now)),
             "bans-table": rows.ban_rows(engine),
         }
-        for table_id, wanted in tables.items():
-            columns = TABLES[table_id]
-            sync_table(
-                self.main.query_one(f"#{table_id}", DataTable),
-                wanted,
-                columns.full,
-                columns.shown(self.narrow),
-            )
-        for pane, table_id in (
-            ("players", "players-table"),
-            ("channels", "channels-table"),
-            ("games", "games-table"),
-            ("consoles", "consoles-table"),
-            ("bans", "bans-table"),
-        ):
-            self._set_label(pane, self._tab_label(pane.title(), len(tables[table_id])))
+        self._stale.update(self._rows)
+        active = PANE_TABLES.get(self.main.query_one("#tabs", TabbedContent).active)
+        if active is not None:
+            self._sync(active)
+        for pane, table_id in PANE_TABLES.items():
+            self._set_label(pane, self._tab_label(pane.title(), len(self._rows[table_id])))
         services = tuple(astuple(s) for s in engine.services.values())
         self._show("#services", services, lambda: rows.services_table(engine.services))
         self._show("#strip", strip := self._strip(engine), lambda: strip)
@@ -416,22 +417,26 @@ class ClankApp(App[int]):
             self.sub_title = primary_dns_line(engine.addresses.advertised) + warn
 
     def _refresh_details(self, now: float) -> None:
+        """The detail under the Games or the Consoles table, whichever is in sight."""
         engine = self.engine
         assert engine is not None
-        game = self.selected_game()
-        if game is None:
-            text = Text("no game selected", style="dim")
-        else:
-            world = engine.dme.world_info(game.dme_world_id) if game.dme_world_id is not None else None
-            text = rows.game_detail(game, world, now)
-        self._show("#game-detail", text, lambda: text)
-        key = self._selected_key("consoles-table")
-        status = engine.consoles.status(key, now) if key is not None else None
-        if status is None:
-            console = Text("\n".join(rows.NO_CONSOLES), style="dim")
-        else:
-            console = rows.console_detail(status, now)
-        self._show("#console-detail", console, lambda: console)
+        active = self.main.query_one("#tabs", TabbedContent).active
+        if active == "games":
+            game = self.selected_game()
+            if game is None:
+                text = Text("no game selected", style="dim")
+            else:
+                world = engine.dme.world_info(game.dme_world_id) if game.dme_world_id is not None else None
+                text = rows.game_detail(game, world, now)
+            self._show("#game-detail", text, lambda: text)
+        elif active == "consoles":
+            key = self._selected_key("consoles-table")
+            status = engine.consoles.status(key, now) if key is not None else None
+            if status is None:
+                console = Text("\n".join(rows.NO_CONSOLES), style="dim")
+            else:
+                console = rows.console_detail(status, now)
+            self._show("#console-detail", console, lambda: console)
 
     def _show(self, static_id: str, key: object, build: Callable[[], RenderableType]) -> None:
         """Update a panel only when what it shows changed: every update of a ``Static`` costs a
@@ -467,6 +472,17 @@ class ClankApp(App[int]):
             self._cup_shown = key
             view = cup.tournament_view(svc, lobby, wide=not self.narrow)
             self.main.query_one("#tournament-view", Static).update(view)
+
+    def _sync(self, table_id: str) -> None:
+        """Show a table's latest rows, if it does not yet. Only the table in sight is kept up to
+        date on every refresh; the others when their tab is opened or their selection is read
+        (with 200 consoles, updating the hidden Players and Consoles tables four times a second
+        was a third of the console's CPU in a login storm)."""
+        if table_id in self._stale:
+            self._stale.discard(table_id)
+            columns = TABLES[table_id]
+            table = self.main.query_one(f"#{table_id}", DataTable)
+            sync_table(table, self._rows[table_id], columns.full, columns.shown(self.narrow))
 
     def _tab_label(self, name: str, count: int) -> str:
         """``Players (3)``; ``Players 3`` on a narrow terminal, so that every tab stays in sight."""
@@ -623,6 +639,7 @@ class ClankApp(App[int]):
 
     # selection -------------------------------------------------------------------------------
     def _selected_key(self, table_id: str) -> str | None:
+        self._sync(table_id)
         table = self.main.query_one(f"#{table_id}", DataTable)
         if table.row_count == 0:
             return None
@@ -664,6 +681,11 @@ class ClankApp(App[int]):
                 break
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        table_id = PANE_TABLES.get(event.pane.id or "")
+        if table_id is not None:
+            self._sync(table_id)
+        if self.engine is not None:
+            self._refresh_details(self.engine.wall_clock())
         if not isinstance(self.focused, Input):
             self.action_focus_tab()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
@@ -94,6 +95,10 @@ class StableFooter(Footer):
         super().bindings_changed(screen)
 
 
+def _cell_width(value: object) -> int:
+    return value.cell_len if isinstance(value, Text) else cell_len(str(value))
+
+
 def sync_table(
     table: DataTable,
     wanted: list[Row],
@@ -104,20 +109,33 @@ def sync_table(
 
     Rows carry a cell for each of ``names``; the table has the columns ``shown`` (a narrow
     terminal drops the less important ones).
+
+    Column widths: Textual measures an updated cell and, when it is narrower than its column,
+    measures the whole column again, once per such cell: with 200 players whose idle times change
+    every second that was 40,000 measurements a refresh, the console's biggest cost in a login
+    storm. Here a cell asks for a width update only when it may widen its column, or (once per
+    column and refresh) when it was the widest and narrowed, so a column is measured at most once.
     """
     picks = [names.index(n) for n in shown]
     keys = {r.key for r in wanted}
     for row_key in list(table.rows):
         if row_key.value not in keys:
             table.remove_row(row_key)
-    columns = list(table.columns)
+    columns = list(table.columns.items())
+    remeasured: set[object] = set()
     for r in wanted:
         # Text, never markup: names and game titles come from the consoles
         cells = tuple(Text(r.cells[i], style="bold red" if i in r.alert else "") for i in picks)
         if r.key in table.rows:
             current = table.get_row(r.key)
-            for col, old, new in zip(columns, current, cells):
-                if old != new:
-                    table.update_cell(r.key, col, new, update_width=True)
+            for (key, column), old, new in zip(columns, current, cells):
+                if old == new:
+                    continue
+                widest = column.content_width
+                widens = new.cell_len >= widest
+                was_widest = not widens and key not in remeasured and _cell_width(old) >= widest
+                if was_widest:
+                    remeasured.add(key)
+                table.update_cell(r.key, key, new, update_width=widens or was_widest)
         else:
             table.add_row(*cells, key=r.key)
