@@ -32,7 +32,8 @@ def restore_logging():
         root.removeHandler(h)
     for h in saved[0]:
         root.addHandler(h)
-    root.level, root.propagate = saved[1], saved[2]
+    root.setLevel(saved[1])  # setLevel, not an assignment: it also clears logging's level cache
+    root.propagate = saved[2]
     logs.FRAMES.setLevel(saved[3])
     logs.FRAMES.disabled = saved[4]
 
