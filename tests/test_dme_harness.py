@@ -97,8 +97,10 @@ class Player:
 class Net:
     """A DME and its clients, bytes moved by hand; the clock only moves in ``advance``."""
 
-    def __init__(self, timeouts: TimeoutSettings | None = None, **manager_options) -> None:
-        self.clock = FakeClock()
+    def __init__(
+        self, timeouts: TimeoutSettings | None = None, clock: FakeClock | None = None, **manager_options
+    ) -> None:
+        self.clock = clock or FakeClock()
         self.lobby = Recorder()
         self.dme = DmeManager(
             DME_IP,

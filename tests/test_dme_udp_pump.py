@@ -1,0 +1,208 @@
+"""The UDP pump of ``dme.server`` on a real loopback socket and trio's fake clock: how often it
+wakes while a game streams, how late frames and echoes leave, and its exception-free nap.
+
+The players are the sans-IO harness's (handshakes in memory); only their datagrams go through
+real sockets, so the pump reads, relays and sends exactly as ``serve`` runs it.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+
+from clank_lan.client.dme_client import AppReceived, EchoReturned
+from clank_lan.dme import serve_dme
+from clank_lan.dme.manager import HOUSEKEEPING_INTERVAL
+from clank_lan.dme.server import _nap
+from tests.test_dme_harness import FakeClock, Net, Player
+
+LOCAL = "127.0.0.1"
+AGG = 0.020  # the DME's default aggregation time
+HZ = 15.0  # movement frames a second, per player
+
+
+class TrioClock(FakeClock):
+    """The harness's clock reading trio's (fake, under ``autojump_clock``) time."""
+
+    def __call__(self) -> float:
+        return trio.current_time()
+
+
+class Console:
+    """A harness player whose datagrams come from, and go to, a real socket."""
+
+    def __init__(self, net: Net, wid: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((LOCAL, 0))
+        self.sock.setblocking(False)
+        self.player: Player = net.connect(wid, version=110, encrypt=False, join=False)
+        self.player.addr = self.sock.getsockname()  # the DME binds the UDP address it first sees
+        self.player.core.start()
+        net.pump()
+        self.player.take()
+        self.received: list[tuple[float, object]] = []  # (arrival time, event)
+
+    def send(self, dme_port: int) -> None:
+        """Everything the console's core has queued for UDP, to the DME's real port."""
+        core = self.player.core
+        for data in core.udp_out:
+            self.sock.sendto(data, (LOCAL, dme_port))
+        core.udp_out.clear()
+
+    async def listen(self) -> None:
+        """Record what arrives, when it arrives (a task per console)."""
+        while True:
+            await trio.lowlevel.wait_readable(self.sock)
+            while True:
+                try:
+                    data = self.sock.recv(65536)
+                except BlockingIOError:
+                    break
+                now = trio.current_time()
+                self.received.extend((now, ev) for ev in self.player.core.feed_udp(data, now))
+
+
+@asynccontextmanager
+async def pumping(n: int) -> AsyncIterator[tuple[list[Console], int, list[int]]]:
+    """A world of ``n`` consoles; the DME's UDP side served by ``serve_dme``. Yields the consoles,
+    the DME's UDP port and a list that counts the pump's turns (one ``on_timer`` each)."""
+    net = Net(clock=TrioClock())
+    wid = net.world(110)
+    consoles = [Console(net, wid) for _ in range(n)]
+    net.dme.take_datagrams()
+    turns: list[int] = [0]
+    on_timer = net.dme.on_timer
+
+    def counted(now: float, early: float = 0.0) -> None:
+        turns[0] += 1
+        on_timer(now, early)
+
+    net.dme.on_timer = counted  # type: ignore[method-assign]
+    udp = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    await udp.bind((LOCAL, 0))
+    listener = (await trio.open_tcp_listeners(0, host=LOCAL))[0]
+    try:
+        async with trio.open_nursery() as nursery:
+            _, udp_port = await nursery.start(serve_dme, net.dme, listener, udp)
+            for c in consoles:
+                nursery.start_soon(c.listen)
+            yield consoles, udp_port, turns
+            nursery.cancel_scope.cancel()
+    finally:
+        udp.close()
+        await listener.aclose()
+        for c in consoles:
+            c.sock.close()
+
+
+async def play(consoles: list[Console], port: int, seconds: float) -> list[float]:
+    """Each console sends a movement frame at ``HZ``, the consoles evenly out of phase; returns
+    the send times in order (the n-th frame of the game is the n-th time)."""
+    n = len(consoles)
+    start = trio.current_time()
+    sent: list[float] = []
+    for k in range(int(seconds * HZ * n)):
+        await trio.sleep_until(start + k / (HZ * n))
+        c = consoles[k % n]
+        c.player.core.send_broadcast(b"\x02\x09" + k.to_bytes(4, "big"), udp=True)
+        c.send(port)
+        sent.append(trio.current_time())
+    await trio.sleep(2 * AGG)
+    return sent
+
+
+async def test_a_streaming_game_wakes_the_pump_once_an_aggregation_time(autojump_clock):
+    """Four players at 15 Hz: a datagram every 16.7 ms. Woken by each, the pump turns once per
+    datagram (186 turns here); looking away for the aggregation time while datagrams keep coming,
+    it turns once per 20 ms (and for housekeeping), and every frame still reaches every mate
+    within the aggregation time."""
+    seconds = 3.0
+    async with pumping(4) as (consoles, port, turns):
+        before = turns[0]
+        sent = await play(consoles, port, seconds)
+        during = turns[0] - before
+    window = seconds + 2 * AGG
+    # 152 flushes and 12 housekeeping turns; woken by each datagram, the pump turned 186 times
+    assert during <= window / AGG + window / HOUSEKEEPING_INTERVAL + 3
+    for i, c in enumerate(consoles):
+        frames = [(t, ev) for t, ev in c.received if isinstance(ev, AppReceived)]
+        got = {int.from_bytes(ev.payload[2:], "big"): t for t, ev in frames}
+        mine = set(range(i, len(sent), len(consoles)))
+        assert sorted(got) == [k for k in range(len(sent)) if k not in mine]  # all, once, no echo
+        late = max(got[k] - sent[k] for k in got)
+        assert late <= AGG + 1e-9, f"console {i}: a frame left {late * 1000:.1f} ms after it came"
+
+
+async def test_between_games_a_datagram_wakes_the_pump_at_once(autojump_clock):
+    """When no datagram came while the pump looked away, it waits on the socket again: in a
+    quiet second it turns only for housekeeping, and an echo a second after the last movement
+    frame is answered in no time, not an aggregation time later."""
+    async with pumping(4) as (consoles, port, turns):
+        await play(consoles, port, 1.0)
+        before = turns[0]
+        await trio.sleep(1.0)
+        assert turns[0] - before <= 1.0 / HOUSEKEEPING_INTERVAL + 1
+        a = consoles[0]
+        a.received.clear()
+        a.player.core.echo(udp=True)
+        a.send(port)
+        asked = trio.current_time()
+        await trio.sleep(AGG)
+    replies = [t for t, ev in a.received if isinstance(ev, EchoReturned)]
+    assert replies == [asked]
+
+
+async def test_a_nap_ends_at_its_deadline_without_an_exception(autojump_clock):
+    start = trio.current_time()
+    with trio.CancelScope(deadline=start + AGG) as scope:
+        await _nap(scope)
+        woke = trio.current_time()
+    assert woke == start + AGG
+    assert scope.cancel_called and not scope.cancelled_caught  # returned: nothing was raised
+
+
+async def test_a_nap_whose_deadline_moves_earlier_ends_then(autojump_clock):
+    start = trio.current_time()
+    with trio.CancelScope(deadline=start + 1.0) as scope:
+        async with trio.open_nursery() as nursery:
+
+            async def bring_forward() -> None:
+                await trio.sleep(0.005)
+                scope.deadline = trio.current_time() + 0.005  # a TCP relay due sooner
+
+            nursery.start_soon(bring_forward)
+            await _nap(scope)
+            woke = trio.current_time()
+    assert woke == start + 0.010
+
+
+async def test_a_cancel_from_outside_still_ends_a_nap(autojump_clock):
+    """Shutdown cancels an outer scope: the nap raises ``Cancelled`` like any trio sleep (it
+    must not return and let the pump spin)."""
+    reached = []
+    with trio.move_on_after(0.5) as outer:
+        with trio.CancelScope(deadline=math.inf) as scope:
+            await _nap(scope)
+            reached.append("returned")
+    assert outer.cancelled_caught and not scope.cancel_called
+    assert reached == []
+
+
+@pytest.mark.parametrize("cutoff", [0.05, 0.04])
+async def test_a_loop_of_naps_ends_at_shutdown(autojump_clock, cutoff):
+    """The pump's shape: one nap after another. Shutdown cancels an outer scope, in the middle of
+    a nap (0.05 s) or at the very moment a nap's own deadline passes (0.04 s, either may be seen
+    first): the loop ends at that nap or the next, it never spins."""
+    naps = 0
+    with trio.move_on_after(cutoff) as outer:
+        while naps < 1000:
+            with trio.CancelScope(deadline=trio.current_time() + AGG) as scope:
+                naps += 1
+                await _nap(scope)
+    assert outer.cancelled_caught
+    assert naps in ((3,) if cutoff == 0.05 else (2, 3))
