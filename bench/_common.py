@@ -127,6 +127,34 @@ def cpu_seconds(pid: int, path: str = "") -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float] | None:
+    """CPU time of each thread of a process to the microsecond: the scheduler's
+    ``se.sum_exec_runtime`` (``/proc/<pid>/task/<tid>/sched``), or None where the kernel does not
+    show it. /proc's user + system time counts 10 ms ticks: over a 4 s window at 1 % of a core
+    that is 4 ticks, one either way moving the figure by 25 %."""
+    out: dict[str, float] = {}
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/sched") as f:
+                for line in f:
+                    if line.startswith("se.sum_exec_runtime"):
+                        out[tid] = float(line.rsplit(":", 1)[1]) / 1000.0
+                        break
+                else:
+                    return None
+    except (OSError, ValueError):
+        return None
+    return out
+
+
+def cpu_used(before: dict[str, float] | None, after: dict[str, float] | None) -> float | None:
+    """CPU seconds between two ``thread_cpu_seconds`` readings: the threads alive at the second
+    (a thread that ended meanwhile takes its time with it, so it is left out, not subtracted)."""
+    if before is None or after is None:
+        return None
+    return sum(t - before.get(tid, 0.0) for tid, t in after.items())
+
+
 def main_thread_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process's main thread alone (the event loop; the difference to
     ``cpu_seconds`` is its other threads: the log writer, password hashing)."""
@@ -239,6 +267,15 @@ class Server:
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
+
+    def cpu_mark(self) -> tuple[dict[str, float] | None, float]:
+        """A reading for ``cpu_since``: per thread to the microsecond, and in ticks as a fallback."""
+        return thread_cpu_seconds(self.pid), self.cpu_seconds()
+
+    def cpu_since(self, mark: tuple[dict[str, float] | None, float]) -> float:
+        """CPU seconds the server used since ``mark`` (``cpu_mark``)."""
+        precise = cpu_used(mark[0], thread_cpu_seconds(self.pid))
+        return precise if precise is not None else self.cpu_seconds() - mark[1]
 
     def threads(self) -> int:
         return int(proc_status(self.pid)["Threads"])

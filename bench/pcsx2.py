@@ -1,6 +1,7 @@
 """Next to PCSX2: what the appliance costs the PC that also runs the emulator.
 
-Two figures, each the server's CPU time from /proc over a measured window, as a share of one core:
+Two figures, each the server's CPU time over a measured window (every thread's, to the
+microsecond), as a share of one core:
 
 * an idle appliance with ``--clients`` (64) consoles logged in and sitting in their channel, each
   sending the keepalive echo consoles send about once a second: the real ``clank-lan serve`` as a
@@ -51,18 +52,18 @@ def idle_lobby(args, frames: bool, empty_too: bool = True) -> tuple[float, float
             with Workers(1, timeout=120) as workers:
                 empty = float("nan")
                 if empty_too:
-                    cpu0, t0 = server.cpu_seconds(), time.monotonic()
+                    mark, t0 = server.cpu_mark(), time.monotonic()
                     time.sleep(args.seconds)
-                    empty = share(server.cpu_seconds() - cpu0, time.monotonic() - t0)
+                    empty = share(server.cpu_since(mark), time.monotonic() - t0)
                 phase = Phase(
                     kind="login", names=names, ports=server.ports, start_at=start_time(),
                     title=args.title, in_flight=IN_FLIGHT, hold=True,
                 )  # fmt: skip
                 held = workers.hold(phase)
                 time.sleep(1.0)  # the logins' last frames and log lines are written
-                cpu0, t0 = server.cpu_seconds(), time.monotonic()
+                mark, t0 = server.cpu_mark(), time.monotonic()
                 time.sleep(args.seconds)
-                idle = share(server.cpu_seconds() - cpu0, time.monotonic() - t0)
+                idle = share(server.cpu_since(mark), time.monotonic() - t0)
                 after = workers.release()
         finally:
             server.stop()

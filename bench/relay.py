@@ -51,7 +51,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import console_address, frame_log_drops
+from bench._common import console_address, frame_log_drops, thread_cpu_seconds
 from bench._common import cpu_seconds as proc_cpu_seconds
 
 HOST = "127.0.0.1"
@@ -106,23 +106,11 @@ def big_buffers(sock: socket.socket) -> None:
 
 
 def relay_cpu_seconds(pid: int) -> float:
-    """CPU time of a relay process, all its threads, to the microsecond: the scheduler's
-    ``se.sum_exec_runtime`` of each thread (``/proc/<pid>/task/*/sched``); /proc's tick-counted
-    user + system time when that is not available. A window of 0.7 s at 10% of a core is 7 ticks
-    of 10 ms: one tick either way would move a CPU-per-frame figure by 14%."""
-    try:
-        total = 0.0
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/sched") as f:
-                for line in f:
-                    if line.startswith("se.sum_exec_runtime"):
-                        total += float(line.rsplit(":", 1)[1]) / 1000.0
-                        break
-                else:
-                    raise ValueError("no se.sum_exec_runtime")
-        return total
-    except (OSError, ValueError):
-        return proc_cpu_seconds(pid)
+    """CPU time of a relay process, all its threads, to the microsecond (``thread_cpu_seconds``;
+    /proc's tick-counted time where the kernel does not show it). A window of 0.7 s at 10% of a
+    core is 7 ticks of 10 ms: one tick either way would move a CPU-per-frame figure by 14%."""
+    threads = thread_cpu_seconds(pid)
+    return sum(threads.values()) if threads is not None else proc_cpu_seconds(pid)
 
 
 def own_cpu() -> float:
