@@ -4,8 +4,9 @@ Two figures, each the server's CPU time over a measured window (every thread's, 
 microsecond), as a share of one core:
 
 * an idle appliance with ``--clients`` (64) consoles logged in and sitting in their channel, each
-  sending the keepalive echo consoles send about once a second: the real ``clank-lan serve`` as a
-  user runs it (a data directory, frame logging ON); target <= 1% of a core;
+  sending the keepalive echo consoles send about once a second, measured once they count as idle
+  (nothing but keepalives for ``IDLE_AFTER`` s): the real ``clank-lan serve`` as a user runs it (a
+  data directory, frame logging ON); target <= 1% of a core;
 * one 8-player game at 15 Hz: the DME as ``serve`` runs it (frame logging ON, to a log file), eight
   players each sending 15 movement frames/s on UDP, a broadcast/s on TCP and an echo/s on both
   (``bench/relay.py``'s load generator, one world); target <= 3% of a core.
@@ -29,6 +30,7 @@ if __package__ in (None, ""):  # run as a script: make the repo importable
 
 from bench._common import Phase, Server, Workers, cpu_count, raise_fd_limit, start_time
 from bench.relay import SHAPES, open_pairs
+from clank_lan.servers.lobby_conn import IDLE_AFTER
 
 TARGET_IDLE = 0.01  # share of one core, 64 consoles idle in the lobby
 TARGET_GAME = 0.03  # one 8-player game at 15 Hz
@@ -60,7 +62,9 @@ def idle_lobby(args, frames: bool, empty_too: bool = True) -> tuple[float, float
                     title=args.title, in_flight=IN_FLIGHT, hold=True,
                 )  # fmt: skip
                 held = workers.hold(phase)
-                time.sleep(1.0)  # the logins' last frames and log lines are written
+                # the logins' last frames and log lines are written, and the consoles have sent
+                # nothing but keepalives long enough to count as idle
+                time.sleep(1.0 + IDLE_AFTER)
                 mark, t0 = server.cpu_mark(), time.monotonic()
                 time.sleep(args.seconds)
                 idle = share(server.cpu_since(mark), time.monotonic() - t0)

@@ -9,6 +9,7 @@ import pytest
 
 from clank_lan.dme import wire
 from clank_lan.dme.conn import DmeConnection
+from clank_lan.dme.manager import HOUSEKEEPING_INTERVAL
 from clank_lan.protocol.errors import ProtocolError
 from clank_lan.protocol.framing import encode_frame, split_datagram
 from tests.test_dme_harness import Net, Player
@@ -149,3 +150,19 @@ def test_the_one_frame_fast_path_agrees_with_split_datagram(data):
         assert frames == [one]
     else:
         assert frames is None or len(frames) > 1
+
+
+def test_with_nothing_to_watch_the_dme_wakes_only_for_its_summaries():
+    """No world, no connection: the next housekeeping is a log interval away, not 0.25 s; a world
+    (or a connection) brings the short interval back and tells the shell at once."""
+    net = Net()
+    woken: list[float] = []
+    net.dme.set_wakeup(lambda: woken.append(net.clock()))
+    net.dme.next_deadline()  # the shell armed itself for the first housekeeping
+    net.advance(HOUSEKEEPING_INTERVAL)
+    assert net.dme.next_deadline() == net.clock() + net.dme.limits.log_interval
+    net.clock.t += 1.0
+    net.world(110)
+    assert net.dme.next_deadline() == net.clock() + HOUSEKEEPING_INTERVAL and woken == [net.clock()]
+    net.advance(HOUSEKEEPING_INTERVAL)
+    assert net.dme.next_deadline() == net.clock() + HOUSEKEEPING_INTERVAL  # a world to watch

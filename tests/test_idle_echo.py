@@ -20,7 +20,7 @@ from clank_lan.protocol.hexlog import format_frame
 from clank_lan.rt.endpoint import ECHO_MEMO_PAYLOAD
 from clank_lan.rt.outbox import Outbox
 from clank_lan.servers import tcp
-from clank_lan.servers.lobby_conn import LOBBY_MAX_FRAME, LobbyConnection, Phase
+from clank_lan.servers.lobby_conn import IDLE_AFTER, LOBBY_MAX_FRAME, LobbyConnection, Phase
 from tests.frame_lines import frame_lines
 from tests.test_lobby_handshake import EchoApp, make_pair, pump
 
@@ -98,6 +98,25 @@ def test_the_short_way_counts_as_traffic_and_keeps_the_stream_offset():
     with pytest.raises(ProtocolError) as err:  # a frame over the limit: said where it starts
         server.data_received(bytes((0x0B,)) + (LOBBY_MAX_FRAME + 1).to_bytes(2, "little"), 8.0)
     assert err.value.offset == offset
+
+
+def test_a_console_is_idle_after_keepalives_alone_for_a_while_and_busy_again_at_a_request():
+    """What lets the TCP shell poll an idle console's socket instead of waking for its keepalive
+    (``servers.tcp``'s ``input_can_wait``): only echoes for ``IDLE_AFTER`` seconds; any other
+    input makes the next one prompt again, for as long again."""
+    _app, server, client = ready()  # the handshake's input came at 0.0
+    wire = echo_bytes(client)
+    server.data_received(wire, 1.0)
+    assert not server.input_can_wait  # echoes, but a request came only a second ago
+    server.data_received(wire, IDLE_AFTER)
+    assert server.input_can_wait
+    client.send_app(b"\x01\x07hi")
+    server.data_received(client.outbox.take(), 10.0)
+    assert not server.input_can_wait
+    server.data_received(wire, 10.0 + IDLE_AFTER - 0.5)
+    assert not server.input_can_wait
+    server.data_received(wire, 10.0 + IDLE_AFTER)
+    assert server.input_can_wait
 
 
 def test_anything_but_a_lone_echo_takes_the_general_path():

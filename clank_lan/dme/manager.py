@@ -72,7 +72,9 @@ log = logging.getLogger("clank_lan.dme")
 
 Addr = tuple[str, int]
 
-#: How often timeouts, echoes and empty worlds are checked.
+#: How often timeouts, echoes and empty worlds are checked. With no world and no connection
+#: there is nothing to check but the refusal summaries, due every ``limits.log_interval``: the
+#: DME then wakes that often, not four times a second for nothing.
 HOUSEKEEPING_INTERVAL = 0.25
 #: Datagrams waiting for the UDP sender before new ones are dropped.
 UDP_OUT_LIMIT = 16384
@@ -215,6 +217,7 @@ class DmeManager:
             empty_since=now,
         )
         self._worlds[world_id] = world
+        self._watch(now)
         log.info("DME: world %d created (app %d, %d players, v%d)", world_id, app_id, max_players, version)
         return world_id
 
@@ -337,7 +340,17 @@ class DmeManager:
         """A protocol object for a new TCP connection (``servers.tcp.ProtocolFactory``)."""
         conn = DmeConnection(self, peer, local, now)
         self._conns.add(conn)
+        self._watch(now)
         return conn
+
+    def _watch(self, now: float) -> None:
+        """A world or a connection appeared: housekeeping is back to its short interval."""
+        due = now + HOUSEKEEPING_INTERVAL
+        if due < self._next_housekeeping:
+            self._next_housekeeping = due
+            if due < self._armed:
+                self._armed = due
+                self._wakeup()
 
     def set_wakeup(self, fn: Callable[[], None]) -> None:
         """``fn`` is called when a deadline earlier than the last ``next_deadline`` appears."""
@@ -370,8 +383,9 @@ class DmeManager:
             if conn.flush_at == deadline:
                 conn.flush()
         if now >= self._next_housekeeping:
-            self._next_housekeeping = now + HOUSEKEEPING_INTERVAL
             self._housekeeping(now)
+            watching = self._conns or self._worlds
+            self._next_housekeeping = now + (HOUSEKEEPING_INTERVAL if watching else self.limits.log_interval)
         self.dispatch_events()
 
     def datagram_received(self, data: bytes, addr: Addr, now: float) -> None:

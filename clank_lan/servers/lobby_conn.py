@@ -41,6 +41,9 @@ __all__ = ["LOBBY_MAX_FRAME", "LobbyApp", "LobbyConnection", "Phase"]
 log = logging.getLogger("clank_lan.lobby")
 
 LOBBY_MAX_FRAME = 16 * 1024
+#: Seconds of keepalive-only input after which a console counts as idle: its next input may then
+#: wait up to ``servers.tcp.POLL_INTERVAL`` (once; a console browsing the lobby is never made to).
+IDLE_AFTER = 3.0
 
 
 class LobbyApp(Protocol):
@@ -102,6 +105,11 @@ class LobbyConnection:
         self.next_echo: float | None = None
         self.session = None  # set by the Medius service (a lobby Session)
         self.title: Title | None = None  # resolved once, by the Medius service on CONNECT
+        #: The console has sent nothing but keepalive echoes for ``IDLE_AFTER`` seconds: its next
+        #: input may wait for the TCP shell's poll (``servers.tcp.POLL_INTERVAL``) instead of
+        #: waking the loop at once. Any other input ends that until it is idle again.
+        self.input_can_wait = False
+        self.last_request = now
 
     @property
     def phase(self) -> Phase:
@@ -133,7 +141,10 @@ class LobbyConnection:
         self.now = now
         if self.rt.receive_echo(data):  # an idle console's keepalive: the short way
             self.last_rx = now
+            self.input_can_wait = now - self.last_request >= IDLE_AFTER
             return
+        self.input_can_wait = False
+        self.last_request = now
         before = self.link.frames_in
         for ev in self.rt.receive(data):
             if isinstance(ev, AppFrame):

@@ -11,6 +11,11 @@ switch; only a write that would block gets a drain task. One task per run (``_Sh
 deadlines of every connection and writes output queued outside any handler. Work the protocol
 defers (``Outbox.defer``: password hashes) runs in a worker thread.
 
+An idle connection does not even wake the loop for its input: once its protocol says the input
+can wait (``input_can_wait``: a console that has sent nothing but keepalives for a while), the
+shell's task looks at all such sockets together every ``POLL_INTERVAL``, in one call. On a small
+VM a wake-up of the loop costs several times the work of answering a keepalive.
+
 A peer that stops reading cannot pin a connection: once the protocol's output passes the outbox
 limit, or the protocol asked to close and what it queued could not be written within
 ``CLOSE_GRACE`` seconds, the connection ends even while a write is blocked.
@@ -35,6 +40,7 @@ import errno
 import heapq
 import logging
 import math
+import selectors
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -71,6 +77,12 @@ MAX_CONNECTIONS = 4096
 HANDSHAKE_QUEUE_TIMEOUT = 10.0
 #: Deadline entries of ended connections the heap may keep before it is compacted.
 STALE_ENTRIES = 256
+#: Seconds between the looks at the sockets of idle connections (``StreamProtocol``'s
+#: ``input_can_wait``): their next input waits up to this long instead of waking the loop at once.
+POLL_INTERVAL = 0.25
+#: Idle connections looked at together at most (``select`` on Windows takes 512 sockets); the
+#: others wait on their sockets as usual.
+POLL_MAX = 500
 
 
 class StreamProtocol(Protocol):
@@ -83,6 +95,10 @@ class StreamProtocol(Protocol):
     def on_timer(self, now: float) -> None: ...
 
     def connection_lost(self, reason: str, now: float) -> None: ...
+
+    # Optional (read with ``getattr``): ``handshaking``, true until the key exchange is done, and
+    # ``input_can_wait``, true when the last input needed no prompt answer (an idle console's
+    # keepalive), so the next may wait for the shell's poll.
 
 
 #: ``factory(peer, local, now)``: the protocol object of a connection accepted at ``now``.
@@ -109,6 +125,8 @@ class _Shell:
     connections (a chat line), are written by the reader that ran it, right after; a write that
     would block hands the rest to the connection's drain task. So a frame costs one wait for input
     and one ``send``, and a connection one task, not three.
+
+    The same task looks at the sockets of idle connections (``park``) every ``POLL_INTERVAL``.
     """
 
     def __init__(self) -> None:
@@ -119,6 +137,10 @@ class _Shell:
         self.batching = 0  # > 0 while a handler runs: its output is written when it returns
         self.wake = trio.Event()
         self.head = math.inf  # the deadline the task sleeps until
+        #: Sockets of idle connections, each with the task waiting for it: looked at every
+        #: ``POLL_INTERVAL`` by this task, in one call, instead of each waking the loop.
+        self.poller: selectors.BaseSelector | None = None
+        self.poll_at = math.inf
 
     def arm(self, conn: _Connection, deadline: float) -> None:
         """Fire ``conn.on_deadline`` at ``deadline`` (entries it no longer wants are skipped)."""
@@ -156,6 +178,42 @@ class _Shell:
                 conn.dirty = False
                 conn.flush()
 
+    def can_park(self) -> bool:
+        return self.poller is None or len(self.poller.get_map()) < POLL_MAX
+
+    async def park(self, sock: socket.socket) -> None:
+        """Return once ``sock`` is readable, as seen at one of this task's polls. An idle console's
+        keepalive then costs a share of one wake-up of the loop every ``POLL_INTERVAL``, not a
+        wake-up of its own: on a small VM a wake-up costs several times the work it does."""
+        poller = self.poller
+        if poller is None:
+            poller = self.poller = selectors.DefaultSelector()
+        poller.register(sock, selectors.EVENT_READ, trio.lowlevel.current_task())
+        if self.poll_at == math.inf:
+            self.poll_at = trio.current_time() + POLL_INTERVAL
+            if self.poll_at < self.head:
+                self.wake.set()
+
+        def abort(_raise_cancel: object) -> trio.lowlevel.Abort:
+            poller.unregister(sock)  # the connection ends (or the run): it is no longer looked at
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def _poll(self, now: float) -> None:
+        """Wake the tasks whose idle sockets have input (or were closed); keep looking while any
+        are left."""
+        poller = self.poller
+        assert poller is not None
+        try:
+            ready = poller.select(0)
+        except OSError:  # a socket closed behind the poller's back: let every task look for itself
+            ready = [(key, selectors.EVENT_READ) for key in list(poller.get_map().values())]
+        for key, _events in ready:
+            poller.unregister(key.fileobj)
+            trio.lowlevel.reschedule(key.data)
+        self.poll_at = now + POLL_INTERVAL if poller.get_map() else math.inf
+
     def end_batch(self) -> None:
         self.batching -= 1
         if self.dirty and not self.batching:  # a handler failed before its output was written
@@ -169,12 +227,18 @@ class _Shell:
             while heap and heap[0][1] != heap[0][2].armed_seq:
                 heapq.heappop(heap)
                 self.stale = max(0, self.stale - 1)
-            self.head = heap[0][0] if heap else math.inf
+            self.head = min(heap[0][0] if heap else math.inf, self.poll_at)
             with trio.move_on_at(self.head):
                 await self.wake.wait()
             if self.wake.is_set():
                 self.wake = trio.Event()
             now = trio.current_time()
+            if now >= self.poll_at:
+                try:
+                    self._poll(now)
+                except Exception:  # never expected: the idle connections must not stall for good
+                    log.exception("polling idle connections failed")
+                    self.poll_at = now + POLL_INTERVAL
             due = []
             while heap and heap[0][0] <= now:
                 due.append(heapq.heappop(heap))
@@ -398,7 +462,10 @@ class _Connection:
         wait_readable = trio.lowlevel.wait_readable
         while True:
             if sock is not None:
-                await wait_readable(sock)
+                if getattr(proto, "input_can_wait", False) and shell.can_park():
+                    await shell.park(sock)
+                else:
+                    await wait_readable(sock)
                 try:
                     data = sock.recv(READ_SIZE)
                 except BlockingIOError:
