@@ -96,6 +96,24 @@ def test_aggregation_counts_from_when_the_pump_looked_away():
     assert delivered(net)[b.addr] == [b"\x02\x09late"]
 
 
+def test_a_frame_read_late_brings_its_receivers_flush_forward():
+    """The pump read a datagram late (it looked away since ``t0``) after a TCP frame had set the
+    receiver's flush an aggregation time from its own arrival: the datagram still leaves within
+    the aggregation time of when it could have arrived, and takes the TCP frame along."""
+    net, (a, b) = room(2)
+    t0 = net.clock()
+    a.core.send_broadcast(b"\x00\x03state")
+    a.conn.data_received(a.core.outbox.take(), t0 + 0.015)  # b's flush: t0 + 15 + 20 ms
+    net.dme.datagrams_received([(movement(a, b"late"), a.addr)], t0 + 0.019, since=t0)
+    net.dme.on_timer(t0 + AGG - 0.001)
+    assert delivered(net) == {} and not b.conn.outbox.take()
+    net.dme.on_timer(t0 + AGG)
+    assert delivered(net)[b.addr] == [b"\x02\x09late"]
+    assert b.conn.outbox.take()  # the TCP frame went with it, 5 ms early
+    net.dme.on_timer(t0 + 0.035)
+    assert delivered(net) == {}  # nothing is left for the flush that was superseded
+
+
 def test_relayed_frames_are_counted_when_they_leave():
     net, (a, b) = room(2)
     conn: DmeConnection = next(p.conn for p in net.players if p is b)

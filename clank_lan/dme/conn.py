@@ -394,7 +394,7 @@ class DmeConnection:
         self.tcp_q_bytes += len(frame)
         if self.tcp_q_bytes > QUEUE_LIMIT:
             self._flush_tcp()  # the outbox bounds what a slow reader may hold
-        elif self.flush_at is None:
+        elif self.flush_at is None or now + self.agg < self.flush_at:
             self.manager.schedule_flush(self, now + self.agg)
 
     def queue_udp(self, frame: bytes, now: float) -> bool:
@@ -402,7 +402,7 @@ class DmeConnection:
             return False
         self.udp_q.append(frame)
         self.udp_q_bytes += len(frame)
-        if self.flush_at is None:
+        if self.flush_at is None or now + self.agg < self.flush_at:
             self.manager.schedule_flush(self, now + self.agg)
         return True
 

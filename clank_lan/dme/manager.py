@@ -609,8 +609,9 @@ class DmeManager:
                 else:
                     t.udp_q.append(frame)
                     t.udp_q_bytes += size
-                    if t.flush_at is None:
-                        self.schedule_flush(t, base + t.agg)
+                    due = base + t.agg  # (earlier than the queue's flush: a frame the pump read late)
+                    if t.flush_at is None or due < t.flush_at:
+                        self.schedule_flush(t, due)
                     n += 1
                     if listed:
                         got.append(t)
