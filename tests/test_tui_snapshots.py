@@ -49,6 +49,22 @@ async def feed_panes(app: ClankApp, engine: FakeEngine) -> None:
     app.logs.put(LogRecordView(t + 4, "warning", "dns", "port 53 is taken; DNS is down (see Services)"))
 
 
+async def settled_shot(app: ClankApp, pilot: Pilot, tries: int = 20) -> str:
+    """The screen once it stopped changing. Some of it follows a step later than Pilot's idle
+    check can tell: the footer of a dialog that just opened is recomposed after the next refresh,
+    and a loaded machine (CI: three test workers on two cores) makes the process look idle while
+    that is still pending. Two equal screenshots 30 ms apart (screen refreshes run every 16 ms)."""
+    await pilot.pause()
+    last = app.export_screenshot()
+    for _ in range(tries):
+        await pilot.pause(0.03)
+        shot = app.export_screenshot()
+        if shot == last:
+            return shot
+        last = shot
+    raise AssertionError(f"the screen was still changing after {tries} looks")
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_every_screen_matches_its_snapshot(size: str):
     engine = fixed_state(FakeEngine())
@@ -61,17 +77,13 @@ def test_every_screen_matches_its_snapshot(size: str):
         app.refresh_tables()
         for i, tab in enumerate(TABS):
             await pilot.press(str(i + 1))
-            await pilot.pause()
-            shots[tab] = app.export_screenshot()
+            shots[tab] = await settled_shot(app, pilot)
         await pilot.press("1", "f3", "3", "0", "enter", *"camping")
-        await pilot.pause()
-        shots["ban-dialog"] = app.export_screenshot()
+        shots["ban-dialog"] = await settled_shot(app, pilot)
         await pilot.press("escape", "9", "f8", "down")
-        await pilot.pause()
-        shots["result-dialog"] = app.export_screenshot()
+        shots["result-dialog"] = await settled_shot(app, pilot)
         await pilot.press("escape", "f1")
-        await pilot.pause()
-        shots["help"] = app.export_screenshot()
+        shots["help"] = await settled_shot(app, pilot)
 
     run_app(app, scenario, size=SIZES[size])
     assert set(shots) == set(SCREENS)
