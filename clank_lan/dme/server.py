@@ -259,7 +259,10 @@ async def _udp_pump(state: _Udp) -> None:
             elif streaming:  # a look-away cut short by a deadline keeps it; a whole one ends it
                 streaming = dme.clock() - last_read < dme.default_agg
             try:
-                dme.on_timer(dme.clock(), FLUSH_EARLY)
+                # While streaming, what falls due before the next look-away ends goes now: waking
+                # for it would cost more than the early delivery (and flushes that once fell apart
+                # would otherwise keep a second wake-up per aggregation time going for good).
+                dme.on_timer(dme.clock(), dme.default_agg if streaming else FLUSH_EARLY)
             except Exception:
                 log.exception("DME: timer processing failed")
         finally:
