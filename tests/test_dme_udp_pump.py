@@ -1,5 +1,6 @@
-"""The UDP pump of ``dme.server`` on a real loopback socket and trio's fake clock: how often it
-wakes while a game streams, how late frames and echoes leave, and its exception-free nap.
+"""The UDP pump of ``dme.server``: its pacing (``Pace``, pure), then the pump itself on a real
+loopback socket and trio's fake clock (how often it wakes while a game streams, how late frames
+and echoes leave) and its exception-free nap.
 
 The players are the sans-IO harness's (handshakes in memory); only their datagrams go through
 real sockets, so the pump reads, relays and sends exactly as ``serve`` runs it.
@@ -19,7 +20,7 @@ import trio.testing
 from clank_lan.client.dme_client import AppReceived, EchoReturned
 from clank_lan.dme import serve_dme
 from clank_lan.dme.manager import HOUSEKEEPING_INTERVAL
-from clank_lan.dme.server import _nap
+from clank_lan.dme.server import FLUSH_EARLY, INPUT_WAIT, Pace, _nap
 from tests.test_dme_harness import FakeClock, Net, Player
 
 LOCAL = "127.0.0.1"
@@ -123,6 +124,35 @@ async def play(consoles: list[Console], port: int, seconds: float) -> list[float
         sent.append(trio.current_time())
     await trio.sleep(2 * AGG)
     return sent
+
+
+def test_the_pump_streams_while_datagrams_come_faster_than_the_aggregation_time():
+    pace = Pace(AGG)
+    assert pace.wait(0.5) == (0.5, False)  # nothing due soon: wake for the socket
+    assert pace.wait(INPUT_WAIT) == (INPUT_WAIT, True)  # a flush is near: look away until it
+    pace.read(1, False, 1.000)
+    pace.read(1, False, 1.030)  # 30 ms apart: one at a time
+    assert not pace.streaming
+    pace.read(1, False, 1.045)  # 15 ms apart
+    assert pace.streaming and pace.wait(0.5) == (AGG, True)
+    pace.read(0, True, 1.055)  # a look-away cut short by a deadline, nothing came: still on
+    assert pace.streaming
+    pace.read(0, True, 1.065)  # a whole aggregation time without a datagram: over
+    assert not pace.streaming and pace.wait(0.5) == (0.5, False)
+
+
+def test_a_loaded_relay_flushes_a_whole_aggregation_time_early_at_most_once_per_aggregation_time():
+    """Turns every millisecond, each after a short look-away (a relay near its capacity): had
+    each flushed every queue, no frame would wait for another."""
+    pace = Pace(AGG)
+    pace.read(1, True, 0.0)
+    early = []
+    for k in range(1, 201):
+        pace.read(1, True, k / 1000)
+        early.append(pace.early(True, k / 1000))
+    assert early.count(AGG) <= 0.2 / (AGG - FLUSH_EARLY) + 1
+    assert set(early) == {AGG, FLUSH_EARLY}
+    assert Pace(AGG).early(False, 5.0) == FLUSH_EARLY  # nor a turn that did not look away
 
 
 async def test_a_streaming_game_wakes_the_pump_once_an_aggregation_time(loopback_clock):

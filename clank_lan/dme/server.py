@@ -205,6 +205,48 @@ async def _nap(scope: trio.CancelScope) -> None:
     await trio.lowlevel.wait_task_rescheduled(abort)
 
 
+class Pace:
+    """When the UDP pump looks away and how early it flushes: pure (times in, decisions out).
+
+    A game is streaming when datagrams come more often than once an aggregation time: the pump
+    then looks away for that time and reads them all at once (one turn per flush instead of one
+    per datagram), and waits on the socket again once an aggregation time went by without one.
+    """
+
+    def __init__(self, agg: float) -> None:
+        self.agg = agg
+        self.streaming = False
+        self.last_read = -math.inf
+        self.swept = -math.inf  # the last turn that flushed a whole aggregation time early
+
+    def wait(self, delay: float) -> tuple[float, bool]:
+        """How long to sleep before the next turn (``delay``: until the manager's next deadline),
+        and whether to look away meanwhile (True) rather than wake for the socket."""
+        if self.streaming:
+            return min(delay, self.agg), True
+        return delay, delay <= INPUT_WAIT
+
+    def read(self, got: int, looked_away: bool, now: float) -> None:
+        """A turn read ``got`` datagrams; ``looked_away``: after a look-away."""
+        if got:
+            self.streaming = looked_away or now - self.last_read < self.agg
+            self.last_read = now
+        elif self.streaming:  # a look-away cut short by a deadline keeps it; a whole one ends it
+            self.streaming = now - self.last_read < self.agg
+
+    def early(self, looked_away: bool, now: float) -> float:
+        """How far ahead this turn flushes. After a look-away, while streaming, what falls due
+        before the next one ends goes now: waking for it would cost more than the early delivery
+        (and flushes that once fell apart would keep a second wake-up per aggregation time going
+        for good). At most once per aggregation time, though: a loaded relay's turns come every
+        millisecond or so, and flushing every queue at each would mean no frame waits for another
+        (more datagrams, more CPU, further behind)."""
+        if self.streaming and looked_away and now - self.swept >= self.agg - FLUSH_EARLY:
+            self.swept = now
+            return self.agg
+        return FLUSH_EARLY
+
+
 async def _udp_pump(state: _Udp) -> None:
     """Wait for datagrams or the next deadline; then read (a slice at most), run the timer, send."""
     dme, sock = state.dme, state.sock
@@ -212,25 +254,20 @@ async def _udp_pump(state: _Udp) -> None:
     clock = time.perf_counter
     batch: list[tuple[bytes, Addr]] = []
     drained = True
-    # A game is streaming when datagrams come more often than once an aggregation time: then the
-    # pump looks away for that time and reads them all at once (one turn per flush instead of one
-    # per datagram). It waits on the socket again once an aggregation time went by without one.
-    streaming = False
-    last_read = -math.inf
+    pace = Pace(dme.default_agg)
     while True:
         now = dme.clock()
         delay = dme.next_deadline() - now
         since = None  # datagrams read as they come count from when they are read
         if drained and delay > 0:
-            if streaming:
-                delay = min(delay, dme.default_agg)
+            delay, look_away = pace.wait(delay)
             with trio.CancelScope(deadline=trio.current_time() + delay) as scope:
                 state.scope = scope
-                if delay > INPUT_WAIT and not streaming:
-                    await trio.lowlevel.wait_readable(sock)
-                else:
+                if look_away:
                     since = now  # what arrives meanwhile waits in the socket: it came after this
                     await _nap(scope)
+                else:
+                    await trio.lowlevel.wait_readable(sock)
             state.scope = None
         else:  # more to read, or a deadline overdue: the TCP connections get their turn first
             await trio.lowlevel.checkpoint()
@@ -252,17 +289,10 @@ async def _udp_pump(state: _Udp) -> None:
                     got += len(batch)
                     dme.datagrams_received(batch, dme.clock(), since)
                     batch.clear()
-            if got:
-                read_at = dme.clock()
-                streaming = since is not None or read_at - last_read < dme.default_agg
-                last_read = read_at
-            elif streaming:  # a look-away cut short by a deadline keeps it; a whole one ends it
-                streaming = dme.clock() - last_read < dme.default_agg
+            now = dme.clock()
+            pace.read(got, since is not None, now)
             try:
-                # While streaming, what falls due before the next look-away ends goes now: waking
-                # for it would cost more than the early delivery (and flushes that once fell apart
-                # would otherwise keep a second wake-up per aggregation time going for good).
-                dme.on_timer(dme.clock(), dme.default_agg if streaming else FLUSH_EARLY)
+                dme.on_timer(now, pace.early(since is not None, now))
             except Exception:
                 log.exception("DME: timer processing failed")
         finally:
