@@ -138,8 +138,9 @@ class _Shell:
         self.wake = trio.Event()
         self.head = math.inf  # the deadline the task sleeps until
         #: Sockets of idle connections, each with the task waiting for it: looked at every
-        #: ``POLL_INTERVAL`` by this task, in one call, instead of each waking the loop.
-        self.poller: selectors.BaseSelector | None = None
+        #: ``POLL_INTERVAL`` by this task, in one call, instead of each waking the loop. Made with
+        #: the shell (one descriptor for the run), not when the first console idles.
+        self.poller: selectors.BaseSelector = selectors.DefaultSelector()
         self.poll_at = math.inf
 
     def arm(self, conn: _Connection, deadline: float) -> None:
@@ -179,15 +180,13 @@ class _Shell:
                 conn.flush()
 
     def can_park(self) -> bool:
-        return self.poller is None or len(self.poller.get_map()) < POLL_MAX
+        return len(self.poller.get_map()) < POLL_MAX
 
     async def park(self, sock: socket.socket) -> None:
         """Return once ``sock`` is readable, as seen at one of this task's polls. An idle console's
         keepalive then costs a share of one wake-up of the loop every ``POLL_INTERVAL``, not a
         wake-up of its own: on a small VM a wake-up costs several times the work it does."""
         poller = self.poller
-        if poller is None:
-            poller = self.poller = selectors.DefaultSelector()
         poller.register(sock, selectors.EVENT_READ, trio.lowlevel.current_task())
         if self.poll_at == math.inf:
             self.poll_at = trio.current_time() + POLL_INTERVAL
@@ -204,7 +203,6 @@ class _Shell:
         """Wake the tasks whose idle sockets have input (or were closed); keep looking while any
         are left."""
         poller = self.poller
-        assert poller is not None
         try:
             ready = poller.select(0)
         except OSError:  # a socket closed behind the poller's back: let every task look for itself
