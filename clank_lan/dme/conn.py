@@ -394,17 +394,22 @@ class DmeConnection:
         self.tcp_q_bytes += len(frame)
         if self.tcp_q_bytes > QUEUE_LIMIT:
             self._flush_tcp()  # the outbox bounds what a slow reader may hold
-        elif self.flush_at is None or now + self.agg < self.flush_at:
-            self.manager.schedule_flush(self, now + self.agg)
+        else:
+            self.flush_by(now + self.agg)
 
     def queue_udp(self, frame: bytes, now: float) -> bool:
         if self.udp_q_bytes + len(frame) > QUEUE_LIMIT:
             return False
         self.udp_q.append(frame)
         self.udp_q_bytes += len(frame)
-        if self.flush_at is None or now + self.agg < self.flush_at:
-            self.manager.schedule_flush(self, now + self.agg)
+        self.flush_by(now + self.agg)
         return True
+
+    def flush_by(self, deadline: float) -> None:
+        """Flush the queues no later than ``deadline``: sooner than the flush already set when a
+        frame the pump read late needs it (``DmeManager._deliver`` inlines this)."""
+        if self.flush_at is None or deadline < self.flush_at:
+            self.manager.schedule_flush(self, deadline)
 
     def flush(self) -> None:
         self.flush_at = None

@@ -609,7 +609,7 @@ class DmeManager:
                 else:
                     t.udp_q.append(frame)
                     t.udp_q_bytes += size
-                    due = base + t.agg  # (earlier than the queue's flush: a frame the pump read late)
+                    due = base + t.agg  # t.flush_by(due), inlined: the relay's hot loop
                     if t.flush_at is None or due < t.flush_at:
                         self.schedule_flush(t, due)
                     n += 1
