@@ -34,34 +34,59 @@ def _key_tables(key: bytes) -> list:
     return tables
 
 
+#: The state after the seed is mixed in depends on the seed alone, not on the key: a frame sent to
+#: many consoles (a chat line to a channel, the same answer to every console that logs in) is mixed
+#: once and copied for each key. Keyed by the 4-byte seed; bounded (the oldest half goes).
+_SEEDED: dict[bytes, list[int]] = {}
+_SEEDED_MAX = 1024
+
+
 def _build_schedule():
     # Each step is ``j = (j + S[i] + byte) mod 256`` and a swap. ``_OFFSET[v][x]`` is
     # ``(x + v) & 255``: looking the seed and key bytes' tables up once per frame folds the add
-    # and the mask of every step into one tuple index.
+    # and the mask of every step into one tuple index. Two functions, because the first half (the
+    # seed) is shared by every key a frame is sent under.
     lines = [
-        "def schedule(key, seed):",
+        "def mix_seed(seed):",
         "    O = _OFFSET",
         "    s0, s1, s2, s3 = seed",
         "    a0 = O[s0]; a1 = O[s1]; a2 = O[s2]; a3 = O[s3]",
-        "    tables = _KEY_TABLES.get(key)",
-        "    if tables is None:",
-        "        tables = _key_tables(key)",
-        "    (" + ", ".join(f"m{n}" for n in range(KEY_LEN)) + ",) = tables",
         "    S = _REVERSED[:]",
         "    j = 0",
     ]
     for step in range(256):
         i = (step * 5) & 255
         lines.append(f"    t = S[{i}]; j = a{step & 3}[j + t]; S[{i}] = S[j]; S[j] = t")
-    lines.append("    j = 0")
+    lines += [
+        "    return S",
+        "def schedule(key, seed):",
+        "    S = _SEEDED.get(seed)",
+        "    if S is None:",
+        "        S = _seeded(seed)",
+        "    S = S[:]",
+        "    tables = _KEY_TABLES.get(key)",
+        "    if tables is None:",
+        "        tables = _key_tables(key)",
+        "    (" + ", ".join(f"m{n}" for n in range(KEY_LEN)) + ",) = tables",
+        "    j = 0",
+    ]
     for step in range(256):
         i = (step * 3) & 255
         lines.append(f"    t = S[{i}]; j = m{step & 63}[j + t]; S[{i}] = S[j]; S[j] = t")
     lines.append("    return S")
     namespace: dict = {"_REVERSED": list(range(255, -1, -1)), "_OFFSET": _OFFSET}
-    namespace["_KEY_TABLES"] = _KEY_TABLES
-    namespace["_key_tables"] = _key_tables
+    namespace.update(_KEY_TABLES=_KEY_TABLES, _key_tables=_key_tables, _SEEDED=_SEEDED)
     exec(compile("\n".join(lines), "<ps2_rc4.schedule>", "exec"), namespace)
+    mix_seed = namespace["mix_seed"]
+
+    def seeded(seed: bytes) -> list[int]:
+        if len(_SEEDED) >= _SEEDED_MAX:
+            for old in list(_SEEDED)[: _SEEDED_MAX // 2]:
+                del _SEEDED[old]
+        S = _SEEDED[bytes(seed)] = mix_seed(seed)
+        return S
+
+    namespace["_seeded"] = seeded
     return namespace["schedule"]
 
 

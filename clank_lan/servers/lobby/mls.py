@@ -12,12 +12,12 @@ import logging
 
 from clank_lan.events import ChatLine
 from clank_lan.protocol import rt_messages as rtm
-from clank_lan.protocol.medius import MediusMessage, UnknownMessage
+from clank_lan.protocol.medius import CodecContext, MediusMessage, UnknownMessage, encode_app
 from clank_lan.protocol.medius import lobby as ml
 from clank_lan.protocol.medius import session as ms
 from clank_lan.protocol.medius import social as mso
 from clank_lan.protocol.medius.enums import CallbackStatus, ChatMessageType, PlayerStatus, UserAction
-from clank_lan.servers.lobby.app import Link, MediusApp, handles, page
+from clank_lan.servers.lobby.app import Link, MediusApp, codec_context, handles, page
 from clank_lan.servers.lobby.common import CommonHandlers
 from clank_lan.servers.lobby.mls_clans import ClanHandlers
 from clank_lan.servers.lobby.mls_files import FileHandlers
@@ -311,29 +311,35 @@ class MlsApp(GameHandlers, ClanHandlers, FileHandlers, SocialHandlers, CommonHan
             return
         generic = isinstance(req, ml.GenericChatMessage)
         targets = self._chat_targets(s, req.message_type, req.target_id)
+        fwd = (
+            ml.GenericChatFwdMessage(
+                time_stamp=int(self.svc.deps.wall_clock()),
+                originator_account_id=s.account_id,
+                message_type=req.message_type,
+                originator_account_name=s.account_name,
+                text=text,
+            )
+            if generic
+            else ml.ChatFwdMessage(
+                message_id=req.message_id,
+                originator_account_id=s.account_id,
+                originator_account_name=s.account_name,
+                message_type=req.message_type,
+                text=text,
+            )
+        )
+        # A channel's line goes to every member: encoded once per codec context, not per member.
+        encoded: dict[CodecContext, bytes] = {}
         for t in targets:
             if not t.chat_enabled or self.svc.db.ignores.is_ignoring(t.account_id, s.account_id):
                 continue
-            fwd = (
-                ml.GenericChatFwdMessage(
-                    time_stamp=int(self.svc.deps.wall_clock()),
-                    originator_account_id=s.account_id,
-                    message_type=req.message_type,
-                    originator_account_name=s.account_name,
-                    text=text,
-                )
-                if generic
-                else ml.ChatFwdMessage(
-                    message_id=req.message_id,
-                    originator_account_id=s.account_id,
-                    originator_account_name=s.account_name,
-                    message_type=req.message_type,
-                    text=text,
-                )
-            )
             for c in t.connections:
                 if getattr(c, "app", None) is self:
-                    self.reply(c, fwd)
+                    ctx = codec_context(c)
+                    payload = encoded.get(ctx)
+                    if payload is None:
+                        payload = encoded[ctx] = encode_app(fwd, ctx)
+                    c.send_app(payload)
         channel = self.svc.lobby.channels.get(s.channel_id) if s.channel_id is not None else None
         whisper_to = ""
         if req.message_type == ChatMessageType.WHISPER and targets:
