@@ -82,7 +82,7 @@ def _build_schedule():
     def seeded(seed: bytes) -> list[int]:
         if len(_SEEDED) >= _SEEDED_MAX:
             for old in list(_SEEDED)[: _SEEDED_MAX // 2]:
-                del _SEEDED[old]
+                _SEEDED.pop(old, None)  # (another thread may have evicted it first)
         S = _SEEDED[bytes(seed)] = mix_seed(seed)
         return S
 
