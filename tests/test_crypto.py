@@ -572,19 +572,26 @@ def test_rc4_prepare_compiles_the_schedule_once_and_first_use_still_works(monkey
     assert ps2_rc4.schedule is not ps2_rc4._first_schedule
 
 
-def test_a_frame_sent_under_many_keys_mixes_its_seed_once_and_the_table_stays_bounded():
-    """A chat line to 40 consoles: 40 keys, one seed. The seed half of the schedule is mixed once
-    and copied; each key's result still equals the plain loops, and changing one result (the
-    output walk swaps in place) leaves the next key's untouched."""
+def test_a_frame_sent_under_many_keys_mixes_its_seed_once_and_the_tables_stay_bounded():
+    """A chat line to 40 consoles: 40 keys, one seed. The seed half of the schedule is kept from
+    its second use on and copied; each key's result still equals the plain loops, and changing
+    one result (the output walk swaps in place) leaves the next key's untouched. A seed used once
+    is only remembered as seen."""
     seed = b"\x10\x20\x30\x40"
     ps2_rc4._SEEDED.clear()
+    ps2_rc4._SEEN.clear()
     for n in range(40):
         key = bytes((n + i) & 255 for i in range(64))
         got = ps2_rc4.schedule(key, seed)
         assert got == ref_schedule(key, seed)
         got.reverse()  # as the output walk would disturb it
-    assert list(ps2_rc4._SEEDED) == [seed]
+        assert list(ps2_rc4._SEEDED) == ([seed] if n else [])
+    key = bytes(64)
+    for n in range(ps2_rc4._SEEN_MAX + 10):
+        once = n.to_bytes(4, "little") * 9
+        assert ps2_rc4.decrypt(key, *reversed(ps2_rc4.encrypt(key, once, 3))) == once
+    assert len(ps2_rc4._SEEN) <= ps2_rc4._SEEN_MAX and len(ps2_rc4._SEEDED) <= ps2_rc4._SEEDED_MAX
     for n in range(ps2_rc4._SEEDED_MAX + 10):
-        other = n.to_bytes(4, "little")
-        assert ps2_rc4.decrypt(bytes(64), *reversed(ps2_rc4.encrypt(bytes(64), other * 9, 3))) == other * 9
+        seed = n.to_bytes(4, "big")
+        assert ps2_rc4.schedule(key, seed) == ps2_rc4.schedule(key, seed) == ref_schedule(key, seed)
     assert len(ps2_rc4._SEEDED) <= ps2_rc4._SEEDED_MAX
