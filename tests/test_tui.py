@@ -15,6 +15,8 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, RichLog, Static, TabbedContent
 
 from clank_lan.commands import run_command
+from clank_lan.events import ChatLine
+from clank_lan.tui import app as tui_app
 from clank_lan.tui.app import ClankApp
 from clank_lan.tui.screens import BanScreen, BroadcastScreen, ConfirmScreen, HelpScreen, KickScreen
 from tests.tui_fake import (
@@ -476,3 +478,45 @@ def test_quit_asks_naming_who_is_dropped_then_says_goodbye_to_every_console():
     assert engine.shutdown_called and app.return_code == 0 and app.ui_error is None
     conns = [c for s in engine.lobby.lobby.sessions.values() for c in s.connections]
     assert conns and all(c.dropped == "server shutting down" for c in conns)
+
+
+def test_a_storm_of_events_refreshes_the_tables_once_a_second_a_trickle_every_tick(monkeypatch):
+    """200 consoles logging in and chatting publish hundreds of events a second: the tables then
+    follow once a second (``FULL_REFRESH``), not at every tick, so the screen's layout work leaves
+    the thread to the consoles; a trickle still shows at the next tick, an operator's action at once.
+    (Time passes by moving the last refresh back: the app's clock is the process's.)"""
+    app, engine = make_app()
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        ticks = [0]
+        refreshed: list[int] = []
+        real = app.refresh_tables
+        monkeypatch.setattr(app, "refresh_tables", lambda: (refreshed.append(ticks[0]), real()))
+
+        def tick(events: int) -> None:
+            ticks[0] += 1
+            app._last_full -= tui_app.REFRESH_INTERVAL
+            for n in range(events):
+                app.events.put(ChatLine(ts=engine.now, group="g", channel="c", sender="amy", text=f"{n}"))
+            app._tick()
+
+        tick(0)
+        refreshed.clear()
+        per_second = round(tui_app.FULL_REFRESH / tui_app.REFRESH_INTERVAL)
+        for _ in range(2 * per_second):  # two seconds of a storm
+            tick(tui_app.STORM_EVENTS)
+        assert len(refreshed) == 2 and refreshed[1] - refreshed[0] == per_second
+        before = len(refreshed)
+        tick(tui_app.STORM_EVENTS - 1)  # a trickle: at once
+        tick(1)
+        assert len(refreshed) == before + 2
+        tick(tui_app.STORM_EVENTS)
+        assert len(refreshed) == before + 2  # the storm again
+        await select_player(app, pilot, "ben")  # the operator acts: the next tick shows it
+        tick(tui_app.STORM_EVENTS)
+        assert len(refreshed) == before + 3
+        await pilot.press("7")  # the lines themselves went to the Chat pane at every tick
+        await pilot.pause()
+        assert output_text(app, "chat-log").count("[c] amy: ") == (2 * per_second + 3) * tui_app.STORM_EVENTS
+
+    run_app(app, scenario)

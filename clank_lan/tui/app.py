@@ -87,6 +87,10 @@ PANE_TABLES = {
     "bans": "bans-table",
 }
 FULL_REFRESH = 1.0  # re-read the tables at least this often (not every change publishes an event)
+#: Events and log lines in one refresh interval that make it a storm (80 a second: 200 consoles
+#: logging in and chatting). In a storm the tables follow once a second, not four times: each
+#: refresh lays the screen out anew, and that work shares the one thread with the consoles.
+STORM_EVENTS = 20
 PANE_LINES = 2000  # lines kept in each live pane
 OUTPUT_LINES = 2000
 AUDIT_LINES = 8  # the newest operator actions, shown under the bans
@@ -380,7 +384,9 @@ class ClankApp(App[int]):
         for rec in records:
             self._write_log(rec)
         now = time.monotonic()
-        if events or records or self._dirty or now - self._last_full >= FULL_REFRESH:
+        storm = len(events) + len(records) >= STORM_EVENTS
+        changed = bool(events or records) and not storm
+        if changed or self._dirty or now - self._last_full >= FULL_REFRESH:
             self.refresh_tables()
             self._dirty = False
             self._last_full = now
@@ -531,8 +537,8 @@ class ClankApp(App[int]):
         return text
 
     def _show_event(self, ev: Event) -> LogRecordView | None:
-        """Show a bus event in its pane; a connection-doctor stage is returned for the log pane."""
-        self._dirty = True
+        """Show a bus event in its pane; a connection-doctor stage is returned for the log pane.
+        (The tables follow at this tick, or in a storm at the next full refresh: ``_tick``.)"""
         if isinstance(ev, DnsQuery):
             failed = ev.answer in ("NXDOMAIN", "REFUSED", "SERVFAIL")
             style = "red" if failed else ("green" if ev.title else "")
