@@ -36,13 +36,14 @@ def _key_tables(key: bytes) -> list:
 
 #: The state after the seed is mixed in depends on the seed alone, not on the key: a frame sent to
 #: many consoles (a chat line to a channel, the same answer to every console that logs in) is mixed
-#: once and copied for each key. Only seeds seen before are kept: most frames are sent once, and
-#: keeping a 2 KiB state for each of them made those 7 % slower (2-4 % now). Both tables are
-#: bounded (the oldest half goes).
+#: once and copied for each key. Only a seed seen among the last few hundred is kept: most frames
+#: are sent once, and keeping a 2 KiB state for each of them made those 7 % slower (2-4 % now);
+#: a seed that comes back only after thousands of others would just push out the useful ones.
+#: Both tables are bounded (the oldest half goes).
 _SEEDED: dict[bytes, list[int]] = {}
 _SEEDED_MAX = 256
 _SEEN: dict[bytes, None] = {}
-_SEEN_MAX = 4096
+_SEEN_MAX = 256
 
 
 def _evict_half(table: dict, limit: int) -> None:
