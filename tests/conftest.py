@@ -61,6 +61,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
+@pytest.fixture
+def loopback_clock() -> trio.testing.MockClock:
+    """trio's fake clock for tests on real loopback sockets in this process: it jumps only after
+    2 ms of real idleness. A datagram or segment sent on loopback normally arrives before the send
+    returns, but a busy kernel may hand it to ksoftirqd, and a worker thread (password hashing, the
+    store) takes a moment: the fake time must not run on meanwhile (it would count as latency, a
+    missed turn or a timeout). A bot's seconds of play then last as long as their work, not 1-3 s
+    of waiting each (the DME socket, mixed-client and hostile-network modules, run alone: 27 s ->
+    10 s, the same CPU)."""
+    return trio.testing.MockClock(autojump_threshold=0.002)
+
+
 def ephemeral_config(text: str = "") -> Config:
     """A config whose every port is 0 (the OS picks), for tests."""
     return with_any_free_ports(parse_config(text))

@@ -102,7 +102,9 @@ def test_clear_player_leaving_makes_the_world_plain_again():
     [(108, True), (108, False), (110, True)],
     ids=["uya-enc-creates", "uya-clear-creates", "dl-enc-creates"],
 )
-async def test_clear_and_encrypted_bots_play_together_over_sockets(version, creator_encrypted):
+async def test_clear_and_encrypted_bots_play_together_over_sockets(
+    version, creator_encrypted, loopback_clock
+):
     """``client bot --clear --join`` in an encrypted bot's game, and the reverse: each receives
     the other's UDP and TCP traffic, readable, nothing foreign or undecryptable."""
     async with running_dme() as (dme, _lobby):
@@ -141,7 +143,9 @@ def _reports(out: str) -> dict[int, dict[tuple[int, str], int]]:
 
 
 @pytest.mark.parametrize("clear_creates", [False, True], ids=["clear-joins", "clear-creates"])
-async def test_client_bot_clear_and_encrypted_in_one_game_through_the_cli(capsys, clear_creates):
+async def test_client_bot_clear_and_encrypted_in_one_game_through_the_cli(
+    capsys, clear_creates, loopback_clock
+):
     """``client bot --clear --join`` in a game an encrypted bot created (and the reverse), on a
     whole appliance: lobby, DME, real sockets; each bot gets the other's UDP and TCP traffic."""
     parser = argparse.ArgumentParser()

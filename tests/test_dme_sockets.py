@@ -108,7 +108,7 @@ def open_sockets() -> int:
 
 
 @pytest.mark.parametrize(("version", "encrypt"), [(108, True), (110, True)])
-async def test_eight_players_in_one_world(version, encrypt):
+async def test_eight_players_in_one_world(version, encrypt, loopback_clock):
     async with running_dme() as (dme, lobby), contextlib.AsyncExitStack() as stack:
         wid = dme.create_world(10684 if version <= 108 else 11184, 8, version)
         clients: list[DmeClient] = []
@@ -244,7 +244,7 @@ KINDS = (
 )
 
 
-async def test_churn_leaves_nothing_behind():
+async def test_churn_leaves_nothing_behind(loopback_clock):
     # Timers far above what a loaded machine needs between reserving a slot and connecting (a
     # 0.3 s empty-world timer removed worlds before their player arrived on a slow machine); the
     # last check waits for the empty worlds to go.
@@ -330,7 +330,7 @@ async def test_bad_input_is_dropped_and_logged(caplog):
             nursery.cancel_scope.cancel()
 
 
-async def test_bots_play_and_report_with_a_nat_query():
+async def test_bots_play_and_report_with_a_nat_query(loopback_clock):
     nat_sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
     await nat_sock.bind((LOCAL, 0))
     async with running_dme() as (dme, _lobby), trio.open_nursery() as nursery:

@@ -28,14 +28,6 @@ AGG = 0.020  # the DME's default aggregation time
 HZ = 15.0  # movement frames a second, per player
 
 
-@pytest.fixture
-def loopback_clock() -> trio.testing.MockClock:
-    """trio's fake clock, jumping only after 2 ms of real idleness: a datagram sent on loopback
-    normally arrives before ``sendto`` returns, but a busy kernel may hand it to ksoftirqd, and
-    the fake time must not run on meanwhile (it would count as latency or as a missed turn)."""
-    return trio.testing.MockClock(autojump_threshold=0.002)
-
-
 class TrioClock(FakeClock):
     """The harness's clock reading trio's (fake, under ``autojump_clock``) time."""
 

@@ -61,7 +61,7 @@ NO_ACCEPT_LIMIT = (
 )
 
 
-async def test_forged_and_guessed_session_keys(caplog):
+async def test_forged_and_guessed_session_keys(caplog, loopback_clock):
     caplog.set_level(logging.INFO, "clank_lan")
     async with running_engine(ephemeral_config(NO_ACCEPT_LIMIT)) as engine:
         async with LobbyClient.open(LOCAL, profile("uya"), ports_of(engine)) as victim:
@@ -130,7 +130,7 @@ async def test_a_log_flood_is_bounded_and_the_others_play(caplog):
     assert 1 <= len(ignored) <= LimitSettings().log_lines_per_peer
 
 
-async def test_a_slow_drip_is_dropped(caplog, monkeypatch):
+async def test_a_slow_drip_is_dropped(caplog, monkeypatch, loopback_clock):
     monkeypatch.setattr(rt_link, "FRAME_DEADLINE", 1.0)  # the documented 10 s, shortened for the test
     caplog.set_level(logging.INFO, "clank_lan")
     async with running_engine() as engine:
@@ -157,7 +157,7 @@ async def test_a_slow_drip_is_dropped(caplog, monkeypatch):
     assert any("did not arrive whole within 1 s" in line for line in attacker_lines(caplog))
 
 
-async def test_half_open_handshakes_are_dropped_and_logged(caplog):
+async def test_half_open_handshakes_are_dropped_and_logged(caplog, loopback_clock):
     caplog.set_level(logging.INFO, "clank_lan")
     config = ephemeral_config("[timeouts]\nhandshake = 1.0\n")
     async with running_engine(config) as engine:
