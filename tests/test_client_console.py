@@ -167,7 +167,7 @@ def test_timebase_queries_are_a_title_fact_matching_the_captures():
 
 
 @pytest.mark.parametrize(("title", "sends"), [("uya", False), ("dl", True)])
-async def test_the_bot_sends_timebase_queries_only_for_titles_that_do(title, sends):
+async def test_the_bot_sends_timebase_queries_only_for_titles_that_do(title, sends, loopback_clock):
     async with running_engine() as engine, LobbyClient.open(LOCAL, profile(title), ports_of(engine)) as c:
         await c.login(f"tb-{title}", "pw")
         game = await c.create_game(f"tb {title}")
@@ -245,7 +245,7 @@ async def test_a_kicked_chat_client_says_so_and_exits_with_the_kicked_code(capsy
     assert any("victim" in line for line in lines)
 
 
-async def test_a_kicked_bot_stops_prints_its_report_and_says_so(capsys):
+async def test_a_kicked_bot_stops_prints_its_report_and_says_so(capsys, loopback_clock):
     async with running_engine(operator_config()) as engine:
         created = trio.Event()  # in its game: past the DME handshake, so the kick is not a DME failure
         engine.bus.add_callback(
@@ -267,7 +267,7 @@ async def test_a_kicked_bot_stops_prints_its_report_and_says_so(capsys):
     assert "bot #" in out and "kicked" in err and "game over" in err, (out, err)
 
 
-async def test_next_event_hands_out_system_messages_then_raises_lobby_closed():
+async def test_next_event_hands_out_system_messages_then_raises_lobby_closed(loopback_clock):
     async with (
         running_engine(operator_config()) as engine,
         LobbyClient.open(LOCAL, profile("dl"), ports_of(engine)) as c,
@@ -329,7 +329,7 @@ def test_the_admin_words_do_not_clobber_the_top_level_command():
 
 
 @pytest.mark.parametrize("title", ["uya", "dl"])
-async def test_bot_clear_plays_without_a_key_exchange(title, capsys, monkeypatch):
+async def test_bot_clear_plays_without_a_key_exchange(title, capsys, monkeypatch, loopback_clock):
     options: list[dict] = []
 
     async def recording_run_bot(params, duration, **kwargs):

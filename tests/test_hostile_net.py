@@ -84,7 +84,7 @@ async def test_forged_and_guessed_session_keys(caplog, loopback_clock):
     assert forged and len(forged) <= LimitSettings().log_lines_per_peer
 
 
-async def test_out_of_range_create_game_fields_are_refused_and_the_list_still_works():
+async def test_out_of_range_create_game_fields_are_refused_and_the_list_still_works(loopback_clock):
     async with running_engine() as engine:
         async with LobbyClient.open(LOCAL, profile("uya"), ports_of(engine)) as c:
             await c.login("fields", "pw")
@@ -112,7 +112,7 @@ async def attacker_on_the_mas(engine) -> trio.SocketStream:
     return stream
 
 
-async def test_a_log_flood_is_bounded_and_the_others_play(caplog):
+async def test_a_log_flood_is_bounded_and_the_others_play(caplog, loopback_clock):
     caplog.set_level(logging.INFO, "clank_lan")
     async with running_engine() as engine:
         stream = await attacker_on_the_mas(engine)
@@ -174,7 +174,7 @@ async def test_half_open_handshakes_are_dropped_and_logged(caplog, loopback_cloc
     assert 1 <= len(dropped) <= LimitSettings().log_lines_per_peer
 
 
-async def test_the_tcp_shell_caps_connections_and_accepts_per_address(caplog):
+async def test_the_tcp_shell_caps_connections_and_accepts_per_address(caplog, loopback_clock):
     """``servers.tcp.Admission`` on a real listener: 32 held, 5/s with bursts of 20, per address;
     refused at once (no protocol object, no RSA work), counted and logged, bounded."""
     caplog.set_level(logging.INFO, "clank_lan.tcp")

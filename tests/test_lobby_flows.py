@@ -153,7 +153,7 @@ async def test_restart_with_same_data_dir_keeps_accounts(tmp_path):
                 await c.login("erin", "not-her-password")
 
 
-async def test_operator_commands_from_chat_console_share_one_registry():
+async def test_operator_commands_from_chat_console_share_one_registry(loopback_clock):
     cfg = ephemeral_config('[lobby]\noperators = ["boss"]\n')
     async with running_engine(cfg) as engine:
         ports = ports_of(engine)
@@ -187,7 +187,7 @@ async def _wait_for(predicate, timeout: float = 5.0) -> None:
 
 
 @pytest.mark.parametrize("title", TITLES)
-async def test_dme_joins_and_leaves_update_the_lobby_game(title):
+async def test_dme_joins_and_leaves_update_the_lobby_game(title, loopback_clock):
     prof = profile(title)
     async with running_engine() as engine:
         ports = ports_of(engine)
@@ -218,7 +218,7 @@ async def test_dme_joins_and_leaves_update_the_lobby_game(title):
             assert engine.lobby.lobby.sessions[hj.session_key].game_id is None
 
 
-async def test_a_game_nobody_connects_to_disappears_after_its_timeout():
+async def test_a_game_nobody_connects_to_disappears_after_its_timeout(loopback_clock):
     cfg = ephemeral_config("[timeouts]\ndme_empty_world = 0.5\n")
     async with (
         running_engine(cfg) as engine,
@@ -265,7 +265,7 @@ async def test_peer_to_peer_games_hand_joiners_the_host_address():
 
 
 @pytest.mark.parametrize("title", TITLES)
-async def test_join_another_channel_reconnects_and_scopes_chat(title):
+async def test_join_another_channel_reconnects_and_scopes_chat(title, loopback_clock):
     cfg = ephemeral_config('[[lobby.channels]]\nname = "Tournament"\nmax_players = 4\n')
     prof = profile(title)
     async with running_engine(cfg) as engine:
