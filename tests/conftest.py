@@ -69,7 +69,8 @@ def loopback_clock() -> trio.testing.MockClock:
     store) takes a moment: the fake time must not run on meanwhile (it would count as latency, a
     missed turn or a timeout). A bot's seconds of play then last as long as their work, not 1-3 s
     of waiting each (the DME socket, mixed-client and hostile-network modules, run alone: 27 s ->
-    10 s, the same CPU)."""
+    10 s, the same CPU). Not for a test that waits long on a thread, a subprocess or a disk: every
+    2 ms of that real wait would move the fake time on to the next deadline."""
     return trio.testing.MockClock(autojump_threshold=0.002)
 
 
