@@ -348,9 +348,7 @@ class DmeManager:
         due = now + HOUSEKEEPING_INTERVAL
         if due < self._next_housekeeping:
             self._next_housekeeping = due
-            if due < self._armed:
-                self._armed = due
-                self._wakeup()
+            self._earlier(due)
 
     def set_wakeup(self, fn: Callable[[], None]) -> None:
         """``fn`` is called when a deadline earlier than the last ``next_deadline`` appears."""
@@ -417,6 +415,10 @@ class DmeManager:
     def schedule_flush(self, conn: DmeConnection, deadline: float) -> None:
         conn.flush_at = deadline
         heapq.heappush(self._heap, (deadline, next(self._seq), conn))
+        self._earlier(deadline)
+
+    def _earlier(self, deadline: float) -> None:
+        """A new deadline: wake the shell if it is earlier than the one it sleeps until."""
         if deadline < self._armed:
             self._armed = deadline
             self._wakeup()
