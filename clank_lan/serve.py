@@ -24,7 +24,7 @@ from clank_lan.commands import Paths, run_command
 from clank_lan.config import Config
 from clank_lan.db.errors import DbError
 from clank_lan.dns.settings import DnsSettings
-from clank_lan.engine import Addresses, Engine
+from clank_lan.engine import SHUTDOWN_GRACE, Addresses, Engine
 from clank_lan.logs import setup_logging, shutdown_logging
 from clank_lan.net.lan import detect_lan_address
 from clank_lan.net.setup import setup_text
@@ -118,19 +118,25 @@ async def serve(
     )
 
     async with trio.open_nursery() as nursery:
+        # Ctrl+C and SIGTERM go to a receiver before any service starts. Without one, trio raises
+        # KeyboardInterrupt inside whatever task runs at that instant, and a library that catches
+        # it there (hypercorn's worker ends its own serving quietly on it) swallows the stop: the
+        # appliance then ran on, deaf to the operator, until killed.
+        started = trio.Event()
+        await nursery.start(_signals, engine, started, nursery.cancel_scope)
 
         async def run_engine(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
             await engine.run(task_status=task_status)
             nursery.cancel_scope.cancel()  # the engine stopped: end the signal and console tasks
 
         await nursery.start(run_engine)
+        started.set()
         if not tui:
             print(setup_text(addresses.advertised, engine.port_rules()), flush=True)
             down = [s for s in engine.services.values() if not s.up]
             if down:
                 names = ", ".join(s.name.upper() for s in down)
                 print(f"\nNot running: {names} (see the messages above)", flush=True)
-        nursery.start_soon(_signals, engine)
         if not tui and not args.headless and sys.stdin is not None and sys.stdin.isatty():
             nursery.start_soon(_console, engine)
         task_status.started(engine)
@@ -146,13 +152,27 @@ def _dns_settings(config: Config, args: argparse.Namespace) -> DnsSettings | Non
     return settings
 
 
-async def _signals(engine) -> None:
+async def _signals(
+    engine: Engine,
+    started: trio.Event,
+    serving: trio.CancelScope,
+    *,
+    task_status=trio.TASK_STATUS_IGNORED,
+) -> None:
+    """The first Ctrl+C or SIGTERM stops the appliance: goodbye to every console once it is up,
+    or an end to its start-up (``serving``) before that. A second one meanwhile is trio's
+    KeyboardInterrupt again: the way out when the goodbyes hang."""
     sigs = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
     with trio.open_signal_receiver(*sigs) as receiver:
+        task_status.started()
         async for _ in receiver:
-            log.info("shutting down (grace 2 s)...")
-            await engine.shutdown()
-            return
+            break
+    if started.is_set():
+        log.info("shutting down (grace %g s)...", SHUTDOWN_GRACE)
+        await engine.shutdown()
+    else:
+        log.info("stopped while starting")
+        serving.cancel()
 
 
 async def _console(engine) -> None:
