@@ -18,6 +18,7 @@ from clank_lan.client.lobby import Ports
 from clank_lan.config import Config, parse_config, with_any_free_ports
 from clank_lan.db import passwords
 from clank_lan.dnas import certs
+from clank_lan.dnas.answers import AnswerBook
 from clank_lan.dns.settings import DnsSettings
 from clank_lan.engine import Addresses, Engine
 from tests.fuzz_budget import long_run
@@ -47,6 +48,11 @@ passwords.ITERATIONS = 16
 # their keys as shipped.
 _worker_key = functools.cache(certs.new_key)
 certs.new_key = lambda rng=os.urandom: _worker_key()
+
+# The recorded DNAS answers are 390 small files, read again by every engine a test starts (about
+# 90 engines, 8 ms each). They never change and an AnswerBook is only read, so a worker reads
+# each set once (other regions or another root are a key of their own).
+AnswerBook.load = classmethod(functools.cache(AnswerBook.load.__func__))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
