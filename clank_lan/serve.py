@@ -160,8 +160,8 @@ async def _signals(
     task_status=trio.TASK_STATUS_IGNORED,
 ) -> None:
     """The first Ctrl+C or SIGTERM stops the appliance: goodbye to every console once it is up,
-    or an end to its start-up (``serving``) before that. A second one meanwhile is trio's
-    KeyboardInterrupt again: the way out when the goodbyes hang."""
+    or an end to its start-up (``serving``) before that. The receiver closes then: a second one
+    meanwhile is trio's KeyboardInterrupt again."""
     sigs = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
     with trio.open_signal_receiver(*sigs) as receiver:
         task_status.started()
