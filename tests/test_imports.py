@@ -58,8 +58,11 @@ def _imports(tree: ast.AST, here: str, is_package: bool) -> set[str]:
 
 def import_graph() -> dict[str, set[str]]:
     """Module -> the ``clank_lan`` modules it imports. ``from pkg import sub`` of a submodule counts
-    as importing ``sub`` alone; the parent packages Python runs on the way are not edges (a
-    package re-exporting its own modules is no cycle)."""
+    as importing ``sub``. Importing ``pkg.sub`` also runs ``pkg/__init__.py`` first, unless the
+    importer is inside ``pkg`` (then that package is already being set up): an edge to ``pkg``
+    too. Without it, ``tournament.model`` -> ``db.records`` looked harmless, while Python ran
+    ``db/__init__.py`` -> ``db.database`` -> ``db.tournament`` -> ``tournament.model`` on the way
+    (importing ``clank_lan.web.server`` first failed on that)."""
     paths = {module_name(p): p for p in ROOT.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in paths.items():
@@ -68,10 +71,19 @@ def import_graph() -> dict[str, set[str]]:
         for imp in _imports(tree, name, path.name == "__init__.py"):
             mod, _, attr = imp.partition(":")
             if attr and f"{mod}.{attr}" in paths:
-                targets.add(f"{mod}.{attr}")  # from pkg import submodule
-            elif mod in paths and mod != PACKAGE:
-                targets.add(mod)
+                target = f"{mod}.{attr}"  # from pkg import submodule
+            elif mod in paths:
+                target = mod
+            else:
+                continue
+            targets.add(target)
+            parts = target.split(".")
+            for n in range(2, len(parts)):  # the packages on the way, below clank_lan itself
+                package = ".".join(parts[:n])
+                if not (name == package or name.startswith(package + ".")):
+                    targets.add(package)
         targets.discard(name)
+        targets.discard(PACKAGE)
         graph[name] = targets
     return graph
 

@@ -28,9 +28,9 @@ from clank_lan.db.records import (
     check_ints,
     check_name,
     check_namespace,
-    name_key,
 )
 from clank_lan.db.store import Change, Store
+from clank_lan.names import name_key
 
 #: Called inside an account's deletion (account, change, now) to add the SQL and memory updates
 #: of the rows that depend on it.

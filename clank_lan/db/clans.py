@@ -47,9 +47,9 @@ from clank_lan.db.records import (
     check_namespace,
     check_text,
     coerce,
-    name_key,
 )
 from clank_lan.db.store import Change, Store
+from clank_lan.names import name_key
 
 _replace = msgspec.structs.replace
 _ANSWERS = (InvitationStatus.ACCEPT, InvitationStatus.DECLINE, InvitationStatus.REVOKED)

@@ -17,13 +17,12 @@ from typing import TypeVar
 import msgspec
 
 from clank_lan.db.errors import InvalidValue
+from clank_lan.names import NAME_MAX
 from clank_lan.protocol.medius import enums as _medius_enums
 
 #: Namespace of global announcements / policies (and of name bans that apply to every title).
 GLOBAL = ""
 
-#: Longest account or clan name in characters (ACCOUNTNAME_MAXLEN / CLANNAME_MAXLEN = 32 incl. NUL).
-NAME_MAX = 31
 #: Account and clan stats blobs (ACCOUNTSTATS_MAXLEN / CLANSTATS_MAXLEN).
 STATS_SIZE = 256
 #: Clan messages and invitation texts (CLANMSG_MAXLEN = 200 incl. NUL).
@@ -234,8 +233,3 @@ def coerce(kind: type[E], value: object) -> E:
         return kind(value)
     except ValueError:
         raise InvalidValue(f"{value!r} is not a {kind.__name__}") from None
-
-
-def name_key(name: str) -> str:
-    """The case-insensitive identity of a name within a namespace."""
-    return name.casefold()

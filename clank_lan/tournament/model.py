@@ -15,7 +15,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from clank_lan.db.records import name_key
+from clank_lan.names import name_key
 from clank_lan.tournament.formats import Format, MatchSpec, Source, generate
 from clank_lan.tournament.roster import Roster
 

@@ -16,7 +16,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from clank_lan.db.records import NAME_MAX, name_key
+from clank_lan.names import NAME_MAX, name_key
 
 #: Bounds: a LAN tournament is tens of players; these stop a wrong file from eating memory.
 MAX_ROSTER_BYTES = 256 * 1024

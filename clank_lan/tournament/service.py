@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from clank_lan.db.errors import DbError
-from clank_lan.db.records import name_key
 from clank_lan.db.tournament import TournamentDb
+from clank_lan.names import name_key
 from clank_lan.tournament.formats import Format
 from clank_lan.tournament.model import (
     Bracket,
