@@ -17,8 +17,7 @@ from pathlib import Path
 
 from Crypto.Cipher import DES
 
-#: Region name -> the gateway path prefix the console uses (Japan's is "gai").
-REGION_GATEWAYS: Mapping[str, str] = {"us": "us-gw", "eu": "eu-gw", "jp": "gai-gw"}
+from clank_lan.dnas.settings import REGION_GATEWAYS
 
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "dnas"
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from clank_lan.dnas.answers import REGION_GATEWAYS, Query
+from clank_lan.dnas.answers import Query
+from clank_lan.dnas.settings import REGION_GATEWAYS
 
 MAX_HEAD = 4096
 MAX_BODY = 16384

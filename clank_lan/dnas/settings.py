@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 
 from clank_lan import ports
-from clank_lan.dnas.answers import REGION_GATEWAYS
+
+#: Region name -> the gateway path prefix the console uses (Japan's is "gai"). Here and not with
+#: the recorded answers, so that reading the configuration does not load their DES code.
+REGION_GATEWAYS: Mapping[str, str] = {"us": "us-gw", "eu": "eu-gw", "jp": "gai-gw"}
 
 
 class DnasSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
