@@ -12,24 +12,31 @@ microsecond), as a share of one core:
   (``bench/relay.py``'s load generator, one world); target <= 3% of a core.
 
 Both are printed beside a baseline measured in the same run (the same server with no console; the
-raw UDP fan-out relay carrying the same game), and the frame-logging-off figure beside each.
+raw UDP fan-out relay carrying the same game), and the frame-logging-off figure beside each. And the
+floor under the game's figure: a process that does nothing but wake up once per aggregation time
+(20 ms; a relay that aggregates wakes at least that often while a game streams), as a trio task
+and with ``time.sleep``.
 Run: ``python bench/pcsx2.py`` (about 50 s).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import trio
+
 if __package__ in (None, ""):  # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import Phase, Server, Workers, cpu_count, raise_fd_limit, start_time
-from bench.relay import SHAPES, open_pairs
+from bench.relay import AGG_MS, SHAPES, open_pairs
 from clank_lan.servers.lobby_conn import IDLE_AFTER
 
 TARGET_IDLE = 0.01  # share of one core, 64 consoles idle in the lobby
@@ -89,6 +96,36 @@ def one_game(args) -> dict[str, dict]:
                 pair.close()
 
 
+def wake_floor(seconds: float) -> dict[str, float]:
+    """CPU share of a process that only wakes up once per aggregation time: a trio task sleeping
+    (what any trio relay that aggregates pays before its first frame), and ``time.sleep``."""
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--wake-floor", str(seconds)],
+        capture_output=True, text=True, check=True, timeout=seconds * 3 + 30,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def _measure_wakes(seconds: float) -> None:
+    period = AGG_MS / 1000
+    turns = max(1, round(seconds / period))
+
+    def timed(loop) -> float:
+        cpu, wall = time.process_time(), time.monotonic()
+        loop()
+        return share(time.process_time() - cpu, time.monotonic() - wall)
+
+    async def trio_loop() -> None:
+        for _ in range(turns):
+            await trio.sleep(period)
+
+    def sleep_loop() -> None:
+        for _ in range(turns):
+            time.sleep(period)
+
+    print(json.dumps({"trio": timed(lambda: trio.run(trio_loop)), "sleep": timed(sleep_loop)}))
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -99,7 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=IDLE_SECONDS, help="each measured window")
     parser.add_argument("--title", default="uya", help="client profile of the lobby consoles")
     parser.add_argument("--shape", default="uya", help="game shape: uya (encrypted) or dl (null hash)")
+    parser.add_argument("--wake-floor", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.wake_floor:
+        _measure_wakes(args.wake_floor)
+        return 0
     raise_fd_limit(4 * args.clients + 256)
     t0 = time.monotonic()
     print(f"clank-lan next-to-PCSX2 bench: python {sys.version.split()[0]}, {cpu_count()} CPUs")
@@ -107,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, idle_off, failed_off = idle_lobby(args, frames=False, empty_too=False)
     failed += failed_off
     runs = one_game(args)
+    floor = wake_floor(args.seconds)
     game = runs["dme"]
     dme, nolog, raw = (runs[n]["relay_cpu"] for n in ("dme", "dme-nolog", "raw"))
     ok_idle = idle <= TARGET_IDLE and not failed
@@ -121,6 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(<= {TARGET_GAME:.0%}; frame logging off {nolog:.2%}; the raw fan-out relay {raw:.2%} = "
         f"{dme / max(raw, 1e-9):.1f}x; loss {game['loss']:.2%}, p99 {game['p99_ms']:.1f} ms incl. the "
         "20 ms aggregation)"
+    )
+    print(
+        f"      floor measured in this run: a process that only wakes up every {AGG_MS} ms (the "
+        f"aggregation time) costs {floor['trio']:.2%} of a core as a trio task, {floor['sleep']:.2%} "
+        "with time.sleep"
     )
     ok = ok_idle and ok_game
     print(
