@@ -1,10 +1,10 @@
 """Lobby login benchmark: N concurrent UYA consoles doing the full encrypted login.
 
-Each client does what a PS2 does: RT handshake, SessionBegin, SetLocalization, DNAS post,
-GetPolicy and AccountLogin on the MAS; then the MLS; then JoinChannel, which moves it to a new
-MLS connection (3 TCP connections, 3 RSA key exchanges, 11 round trips, 8 RC4 frames from the
-console and 13 from the server). Latency runs from the MAS TCP connect to the JoinChannel answer
-with the new MLS connection up.
+Each client does what a PS2 does: RT handshake, SessionBegin, SetLocalization, DNAS post and
+AccountLogin on the MAS; then JoinChannel on the MLS, which moves it to a new MLS connection
+(3 TCP connections, 3 RSA key exchanges, 11 round trips, 8 RC4 frames from the console and 13
+from the server). Latency runs from the MAS TCP connect to the JoinChannel answer with the new MLS
+connection up.
 
 Two servers run side by side, each ``clank-lan serve --headless --no-dns`` on 127.0.0.1 in its own
 process with a data directory: ON is what a user runs (frame logging on, to the log file, the
