@@ -37,6 +37,7 @@ if __package__ in (None, ""):  # run as a script: make the repo importable
 
 from bench._common import Phase, Server, Workers, cpu_count, raise_fd_limit, start_time
 from bench.relay import AGG_MS, SHAPES, open_pairs
+from clank_lan.dme.server import nap
 from clank_lan.servers.lobby_conn import IDLE_AFTER
 
 TARGET_IDLE = 0.01  # share of one core, 64 consoles idle in the lobby
@@ -97,8 +98,9 @@ def one_game(args) -> dict[str, dict]:
 
 
 def wake_floor(seconds: float) -> dict[str, float]:
-    """CPU share of a process that only wakes up once per aggregation time: a trio task sleeping
-    (what any trio relay that aggregates pays before its first frame), and ``time.sleep``."""
+    """CPU share of a process that only wakes up once per aggregation time: a trio task napping as
+    the DME's UDP pump does (what a trio relay that aggregates pays before its first frame), and
+    ``time.sleep``."""
     out = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--wake-floor", str(seconds)],
         capture_output=True, text=True, check=True, timeout=seconds * 3 + 30,
@@ -116,8 +118,9 @@ def _measure_wakes(seconds: float) -> None:
         return share(time.process_time() - cpu, time.monotonic() - wall)
 
     async def trio_loop() -> None:
-        for _ in range(turns):
-            await trio.sleep(period)
+        for _ in range(turns):  # as the DME's UDP pump naps while a game streams
+            with trio.CancelScope(deadline=trio.current_time() + period) as scope:
+                await nap(scope)
 
     def sleep_loop() -> None:
         for _ in range(turns):

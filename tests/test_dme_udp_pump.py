@@ -20,7 +20,7 @@ import trio.testing
 from clank_lan.client.dme_client import AppReceived, EchoReturned
 from clank_lan.dme import serve_dme
 from clank_lan.dme.manager import HOUSEKEEPING_INTERVAL
-from clank_lan.dme.server import FLUSH_EARLY, INPUT_WAIT, Pace, _nap
+from clank_lan.dme.server import FLUSH_EARLY, INPUT_WAIT, Pace, nap
 from tests.test_dme_harness import FakeClock, Net, Player
 
 LOCAL = "127.0.0.1"
@@ -190,7 +190,7 @@ async def test_between_games_a_datagram_wakes_the_pump_at_once(loopback_clock):
 async def test_a_nap_ends_at_its_deadline_without_an_exception(autojump_clock):
     start = trio.current_time()
     with trio.CancelScope(deadline=start + AGG) as scope:
-        await _nap(scope)
+        await nap(scope)
         woke = trio.current_time()
     assert woke == start + AGG
     assert scope.cancel_called and not scope.cancelled_caught  # returned: nothing was raised
@@ -206,7 +206,7 @@ async def test_a_nap_whose_deadline_moves_earlier_ends_then(autojump_clock):
                 scope.deadline = trio.current_time() + 0.005  # a TCP relay due sooner
 
             nursery.start_soon(bring_forward)
-            await _nap(scope)
+            await nap(scope)
             woke = trio.current_time()
     assert woke == start + 0.010
 
@@ -217,7 +217,7 @@ async def test_a_cancel_from_outside_still_ends_a_nap(autojump_clock):
     reached = []
     with trio.move_on_after(0.5) as outer:
         with trio.CancelScope(deadline=math.inf) as scope:
-            await _nap(scope)
+            await nap(scope)
             reached.append("returned")
     assert outer.cancelled_caught and not scope.cancel_called
     assert reached == []
@@ -233,6 +233,6 @@ async def test_a_loop_of_naps_ends_at_shutdown(autojump_clock, cutoff):
         while naps < 1000:
             with trio.CancelScope(deadline=trio.current_time() + AGG) as scope:
                 naps += 1
-                await _nap(scope)
+                await nap(scope)
     assert outer.cancelled_caught
     assert naps in ((3,) if cutoff == 0.05 else (2, 3))

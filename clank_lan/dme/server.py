@@ -186,7 +186,7 @@ def _nothing() -> None:
     return None
 
 
-async def _nap(scope: trio.CancelScope) -> None:
+async def nap(scope: trio.CancelScope) -> None:
     """Sleep until ``scope`` is cancelled (its deadline), then return without an exception.
 
     trio ends a sleep at a deadline by raising ``Cancelled`` through the task and catching it in
@@ -265,7 +265,7 @@ async def _udp_pump(state: _Udp) -> None:
                 state.scope = scope
                 if look_away:
                     since = now  # what arrives meanwhile waits in the socket: it came after this
-                    await _nap(scope)
+                    await nap(scope)
                 else:
                     await trio.lowlevel.wait_readable(sock)
             state.scope = None
