@@ -22,6 +22,7 @@ from clank_lan.tui.screens import BanScreen, BroadcastScreen, ConfirmScreen, Hel
 from tests.tui_fake import (
     FakeEngine,
     make_app,
+    painted,
     run_app,
     screen_text,
     wait_until,
@@ -148,7 +149,7 @@ def test_every_destructive_dialog_names_its_target():
 
         await pilot.press("3", "f4")
         assert isinstance(app.screen, ConfirmScreen)
-        assert "End game 1 'LAN final'?" in screen_text(app)
+        await painted(pilot, app, "End game 1 'LAN final'?")
         assert "End game 1" in str(app.screen.query_one("#confirm", Button).label)
         await pilot.press("n")
         await pilot.pause()
@@ -238,7 +239,8 @@ def test_bans_view_and_audit_trail_record_who_did_what_from_where():
         await pilot.press("5")  # lift pest's ban from the Bans view: the dialog names pest
         app.main.query_one("#bans-table", DataTable).move_cursor(row=0)
         await pilot.press("f7")
-        assert isinstance(app.screen, ConfirmScreen) and "Lift ban 1 on pest (uya)?" in screen_text(app)
+        assert isinstance(app.screen, ConfirmScreen)
+        await painted(pilot, app, "Lift ban 1 on pest (uya)?")
         assert "Unban pest (uya)" in str(app.screen.query_one("#confirm", Button).label)
         await pilot.press("enter")
         await wait_until(pilot, lambda: len(rows_of(app, "bans-table")) == 1, "pest's ban lifted")
@@ -328,9 +330,7 @@ def test_games_show_players_with_dme_index_host_title_status():
         await pilot.press("3")
         [row] = rows_of(app, "games-table")
         assert row == ["1", "LAN final", "uya-ntsc", "active", "2/8", "amy", "5 min"]
-        detail = screen_text(app)
-        assert "host amy" in detail and "playing for 4 min" in detail
-        assert "#0  amy" in detail and "#1  ben" in detail
+        await painted(pilot, app, "host amy", "playing for 4 min", "#0  amy", "#1  ben")
 
     run_app(app, scenario)
 
@@ -343,9 +343,8 @@ def test_consoles_that_never_got_in_show_where_they_stopped_and_what_to_do():
         [row] = rows_of(app, "consoles-table")
         assert row[0] == "192.168.1.30" and row[3] == "MAS session" and row[4] == "stuck"
         assert row[5:] == ["09:00:05", "09:00:06"]  # clock times, not offsets
-        text = screen_text(app)
-        assert "reached: DNS 09:00:05 > MAS session 09:00:06" in text
-        assert "did not log in" in text and "+-" not in text
+        text = await painted(pilot, app, "reached: DNS 09:00:05 > MAS session 09:00:06", "did not log in")
+        assert "+-" not in text
 
     run_app(app, scenario)
 
@@ -465,7 +464,8 @@ def test_quit_asks_naming_who_is_dropped_then_says_goodbye_to_every_console():
 
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
         await pilot.press("ctrl+c")
-        assert isinstance(app.screen, ConfirmScreen) and "3 players online" in screen_text(app)
+        assert isinstance(app.screen, ConfirmScreen)
+        await painted(pilot, app, "3 players online")
         await pilot.press("f2", "f1", "ctrl+c")  # the console's keys are off; no second dialog
         assert isinstance(app.screen, ConfirmScreen) and len(app.screen_stack) == 2
         await pilot.press("n")

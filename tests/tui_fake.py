@@ -307,6 +307,20 @@ async def wait_until(pilot: Pilot, cond: Callable[[], object], what: str, timeou
         await pilot.pause(0.02)
 
 
+async def painted(pilot: Pilot, app, *needles: str, timeout: float = 5.0) -> str:
+    """The screen's text once every needle is on it: a panel updated by a key press is drawn at the
+    next repaint, which Pilot's idle check does not always wait for."""
+    shown = ""
+
+    def on_screen() -> bool:
+        nonlocal shown
+        shown = screen_text(app)
+        return all(n in shown for n in needles)
+
+    await wait_until(pilot, on_screen, " and ".join(repr(n) for n in needles), timeout)
+    return shown
+
+
 def run_app(app, scenario: Callable[..., Awaitable[None]], size: tuple[int, int] = (120, 40)) -> None:
     """Run ``scenario(app, pilot)`` once the fake servers are attached; bounded to 20 s."""
 
