@@ -28,8 +28,8 @@ from tests.tui_fake import (
     T0,
     FakeEngine,
     make_app,
+    painted,
     run_app,
-    screen_text,
     wait_until,
 )
 
@@ -63,7 +63,7 @@ def test_tab_shows_the_bracket_next_matches_linked_game_and_results_to_confirm()
         seen["rows"] = pending_table(app)
         app.main.query_one("#tournament-scroll").scroll_home(animate=False)
         await pilot.pause()
-        seen["screen"] = screen_text(app)
+        seen["screen"] = await painted(pilot, app, "LAN Cup  single elimination", "#1 R1: amy vs ben")
         seen["label"] = str(app.main.query_one("#tabs").get_tab("tournament").label)
 
     run_app(app, scenario)
@@ -99,7 +99,7 @@ def test_f8_dialog_names_the_result_and_confirms_it_through_the_registry():
         await pilot.press("9", "f8")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmResultScreen), "the confirm dialog")
         dialog = app.screen
-        seen["text"] = screen_text(app)
+        seen["text"] = await painted(pilot, app, "Who won result 1: dan vs eve?")
         await pilot.press("enter")  # no side picked yet: Enter stays on the choice
         await pilot.pause()
         seen["after_first_enter"] = (app.screen is dialog, isinstance(app.focused, OptionList))
@@ -146,7 +146,7 @@ def test_typing_letters_never_confirms_a_result():
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
         await pilot.press("9", *"ydan")  # letters on the tab go to the command line
         await pilot.pause()
-        seen["tabs"] = screen_text(app).splitlines()[6]
+        seen["tabs"] = (await painted(pilot, app, "Tournament 1")).splitlines()[6]
         command = app.main.query_one("#command", Input)
         seen["command"] = command.value
         command.value = ""
@@ -178,7 +178,7 @@ def test_without_a_tournament_the_tab_says_how_to_start_one():
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
         await pilot.press("9")
         await pilot.pause()
-        seen["screen"] = screen_text(app)
+        seen["screen"] = await painted(pilot, app, "No tournament is running.")
         seen["table_shown"] = app.main.query_one("#pending-table").display
         await pilot.press("f8")
         await pilot.pause()
@@ -237,7 +237,7 @@ def test_result_dialog_shows_names_as_typed_and_answers_once():
             await pilot.press("down", "down", "enter")
             await pilot.pause()
             seen["button"] = str(app.dialog.query_one("#confirm", Button).label)
-            seen["text"] = screen_text(app)
+            seen["text"] = await painted(pilot, app, "Who won result 4:")
             await pilot.press("enter", "enter")
             await pilot.pause()
 
