@@ -202,8 +202,7 @@ def test_paths_are_on_the_console_in_help_and_in_status():
             assert path in text
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
-        help_text = screen_text(app)
-        assert "Where things are" in help_text and "/srv/clank/clank-lan.toml" in help_text
+        await painted(pilot, app, "Where things are", "/srv/clank/clank-lan.toml")
         await pilot.press("escape")
         await type_command(app, pilot, "status")
         await wait_until(pilot, lambda: "log:" in output_text(app), "status")
