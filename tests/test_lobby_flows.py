@@ -11,7 +11,11 @@ from clank_lan.client.lobby import ClientError, LobbyClient
 from clank_lan.client.profiles import profile
 from clank_lan.commands import run_command
 from clank_lan.protocol import medius as m
+from clank_lan.protocol.crypto.hashing import Ctx
+from clank_lan.protocol.crypto.session import Frame
+from clank_lan.protocol.framing import RawFrame
 from clank_lan.protocol.medius.enums import GameHostType, NetConnectionType
+from clank_lan.protocol.rt_ids import RT
 from tests.conftest import ephemeral_config, ports_of, running_engine
 
 TITLES = ["uya", "dl"]
@@ -65,6 +69,64 @@ async def test_login_chat_create_see_and_join(title):
             game = engine.lobby.lobby.games[game_id]
             assert sorted(p.index for p in game.players.values()) == [0, 1]
             assert game.players[host.session_key].index == 0  # the host joins first: slot 0
+
+
+def record_frames(client: LobbyClient) -> list[tuple[RawFrame, Frame]]:
+    """Every frame the client's MLS connection opens from now on, as it came and as it read."""
+    link = client.mls.rt.link
+    opened: list[tuple[RawFrame, Frame]] = []
+    open_frame = link.open
+
+    def recording(raw: RawFrame, extra: str = "") -> Frame:
+        frame = open_frame(raw, extra)
+        opened.append((raw, frame))
+        return frame
+
+    link.open = recording
+    return opened
+
+
+def app_frames(opened: list[tuple[RawFrame, Frame]]) -> list[tuple[RawFrame, Frame]]:
+    return [(raw, f) for raw, f in opened if f.id == RT.SERVER_APP]
+
+
+@pytest.mark.parametrize("title", TITLES)
+async def test_a_channel_line_is_encrypted_once_for_all_and_a_whisper_for_one(title):
+    """The MLS gives every connection one GAME key, so a channel's chat line is the same bytes
+    (context 1) for every encrypted member; a whisper stays under the receiver's own key, and a
+    member that talks clear gets the line clear."""
+    prof = profile(title)
+    async with running_engine() as engine:
+        ports = ports_of(engine)
+        async with (
+            LobbyClient.open("127.0.0.1", prof, ports) as alice,
+            LobbyClient.open("127.0.0.1", prof, ports) as bob,
+            LobbyClient.open("127.0.0.1", prof, ports) as carol,
+            LobbyClient.open("127.0.0.1", prof, ports, encrypt=False) as dave,
+        ):
+            a = await alice.login("alice", "pw-a")
+            await bob.login("bob", "pw-b")
+            await carol.login("carol", "pw-c")
+            await dave.login("dave", "pw-d")
+            keys = [c.mls.rt.game_key for c in (alice, bob, carol)]
+            assert keys[0] is not None and len(keys[0]) == 64 and keys.count(keys[0]) == 3
+            assert alice.mls.rt.peer_keys[-1] != bob.mls.rt.peer_keys[-1]  # each its own context 3
+            to_bob, to_carol, to_dave = (record_frames(c) for c in (bob, carol, dave))
+
+            await alice.chat("hello, all of you")
+            for c in (bob, carol, dave):
+                assert (await c.next_chat()).text == "hello, all of you"
+            ((b_raw, b_frame),), ((c_raw, c_frame),) = app_frames(to_bob), app_frames(to_carol)
+            assert b_frame.ctx == c_frame.ctx == Ctx.RC_SERVER_SESSION
+            assert (b_raw.hash, b_raw.payload) == (c_raw.hash, c_raw.payload)  # one encryption
+            ((d_raw, d_frame),) = app_frames(to_dave)
+            assert d_frame.ctx is None and d_raw.payload == b_frame.payload
+
+            await bob.chat("just you", whisper_to=a.account_id)
+            opened = record_frames(alice)
+            assert (await alice.next_chat()).text == "just you"
+            ((_raw, whisper),) = app_frames(opened)
+            assert whisper.ctx == Ctx.RC_CLIENT_SESSION
 
 
 @pytest.mark.parametrize("title", TITLES)

@@ -70,14 +70,18 @@ class Conn:
         #: Work the lobby deferred (password hashes); ``Console.send`` runs it unless ``hold``.
         self.deferred: list[tuple] = []
         self.hold = False
+        #: Of ``inbox``, what was sent as one message to many (under the service's shared key).
+        self.shared: list[bytes] = []
 
     @property
     def peer_label(self) -> str:
         return f"{self.peer[0]}:{self.peer[1]}"
 
-    def send_app(self, payload: bytes) -> None:
+    def send_app(self, payload: bytes, shared: bool = False) -> None:
         if self.closed is None:
             self.inbox.append(payload)
+            if shared:
+                self.shared.append(payload)
 
     def send_system_message(self, text: str) -> None:
         if self.closed is None:
@@ -105,6 +109,7 @@ class Conn:
         """Everything received since the last take, decoded."""
         out = [decode_app(p, codec_context(self)) for p in self.inbox]
         self.inbox.clear()
+        self.shared.clear()
         return out
 
 

@@ -156,6 +156,7 @@ def test_channel_chat_reaches_the_channel_and_the_bus(net: Net):
     c = Console(net, app_id=APP_DL, version=110)
     c.login("carol")
     assert a.send(a.mls, ml.ChatMessage(message_id="1", message_type=CT.BROADCAST, text="hi all")) == []
+    assert b.mls.shared == b.mls.inbox != []  # one line for many: under the MLS's shared key
     (fwd,) = b.mls.take()
     assert (fwd.originator_account_name, fwd.text) == ("alice", "hi all")
     assert c.mls.take() == []  # another title's lobby
@@ -171,6 +172,7 @@ def test_generic_chat_and_whispers(net: Net):
         message_id="1", message_type=CT.WHISPER, target_id=b.session.account_id, text="psst"
     )
     a.send(a.mls, whisper)
+    assert b.mls.shared == [] and b.mls.inbox != []  # for one console: under its own key
     (fwd,) = b.mls.take()
     assert type(fwd) is ml.GenericChatFwdMessage and fwd.text == "psst"
     assert fwd.time_stamp == int(net.deps.wall_clock())
@@ -248,6 +250,7 @@ def test_binary_messages_are_routed(net: Net, kind, to_bob, to_carol):
         message_id="1", message_type=kind, target_account_id=b.session.account_id, payload=b"\x01\x02"
     )
     assert a.send(a.mls, msg) == []
+    assert bool(b.mls.shared) == (kind != 1)  # a binary for one console stays under its own key
     got_b, got_c = b.mls.take(), carol.mls.take()
     assert bool(got_b) == to_bob and bool(got_c) == to_carol
     if got_b:

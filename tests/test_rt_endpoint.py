@@ -12,7 +12,7 @@ import pytest
 from clank_lan.protocol import rt_messages as rtm
 from clank_lan.protocol.crypto import keys as known_keys
 from clank_lan.protocol.crypto.hashing import Ctx
-from clank_lan.protocol.crypto.session import CryptoError, FrameCipher
+from clank_lan.protocol.crypto.session import CryptoError, FrameCipher, Suite
 from clank_lan.protocol.errors import ProtocolError
 from clank_lan.protocol.framing import TcpDeframer, encode_frame
 from clank_lan.protocol.hexlog import parse_log
@@ -34,6 +34,7 @@ from clank_lan.rt.endpoint import (
     Variant,
 )
 from clank_lan.rt.keys import KeySchedule, context_for
+from clank_lan.rt.link import FrameCache
 
 WORLD_KEY = bytes([0x42]) * 64
 GAME_KEY = bytes([0x17]) * 64
@@ -267,3 +268,41 @@ def test_multi_app_container_is_opened_and_logged_once(caplog):
     assert [r.rt_id for r in recv] == [RT.CLIENT_MULTI_APP_TOSERVER] and recv[0].payload == inner
     answers = [e.frame.payload for e in c.receive(owner.s.outbox.take()) if isinstance(e, AppFrame)]
     assert answers == [b"\x01\x07one", b"\x01\x07two"]
+
+
+def test_frame_cache_encrypts_a_frame_sent_to_many_under_one_key_once(monkeypatch):
+    """The same frame under the same key (a broadcast) is encrypted once; a change of key, suite,
+    context, id or payload is encrypted afresh, and every frame still opens with its own key."""
+    calls = []
+    real = FrameCipher.encrypt
+
+    def counting(self, rt_id, payload, ctx):
+        calls.append((rt_id, payload))
+        return real(self, rt_id, payload, ctx)
+
+    monkeypatch.setattr(FrameCipher, "encrypt", counting)
+    cache = FrameCache()
+    shared = [FrameCipher() for _ in range(3)]
+    for c in shared:
+        c.set_key(Ctx.RC_SERVER_SESSION, GAME_KEY)
+        c.set_key(Ctx.RC_CLIENT_SESSION, os.urandom(64))
+    own = FrameCipher()
+    own.set_key(Ctx.RC_SERVER_SESSION, WORLD_KEY)
+    ps3 = FrameCipher(Suite.PS3)
+    ps3.set_key(Ctx.RC_SERVER_SESSION, GAME_KEY)
+    line = b"a chat line for the whole channel"
+    wires = [cache.encrypt(c, RT.SERVER_APP, line, Ctx.RC_SERVER_SESSION) for c in shared]
+    assert len(set(wires)) == 1 and len(calls) == 1
+    for cipher, rt_id, payload, ctx in (
+        (own, RT.SERVER_APP, line, Ctx.RC_SERVER_SESSION),  # another key
+        (ps3, RT.SERVER_APP, line, Ctx.RC_SERVER_SESSION),  # the same key, another cipher
+        (shared[0], RT.SERVER_APP, line, Ctx.RC_CLIENT_SESSION),  # the connection's own key
+        (shared[0], RT.SERVER_SYSTEM_MESSAGE, line, Ctx.RC_SERVER_SESSION),
+        (shared[0], RT.SERVER_APP, line + b"!", Ctx.RC_SERVER_SESSION),
+    ):
+        before = len(calls)
+        wire = cache.encrypt(cipher, rt_id, payload, ctx)
+        assert len(calls) == before + 1 and wire not in wires
+        (raw,) = TcpDeframer().feed(wire)
+        assert cipher.decrypt(raw).payload == payload
+        wires.append(wire)

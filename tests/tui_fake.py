@@ -69,7 +69,7 @@ class FakeConn:
     messages: list[str] = field(default_factory=list)
     dropped: str = ""
 
-    def send_app(self, payload: bytes) -> None:
+    def send_app(self, payload: bytes, shared: bool = False) -> None:
         pass
 
     def send_system_message(self, text: str) -> None:

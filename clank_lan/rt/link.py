@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from clank_lan.logs import FrameLogger
 from clank_lan.protocol.crypto.hashing import Ctx
-from clank_lan.protocol.crypto.session import Frame, FrameCipher
+from clank_lan.protocol.crypto.session import Frame, FrameCipher, Suite
 from clank_lan.protocol.framing import (
     DEFAULT_MAX_PAYLOAD,
     MEDIUS_MESSAGE_MAXLEN,
@@ -34,23 +34,34 @@ FRAME_CACHE_SIZE = 4096
 
 
 class FrameCache:
-    """Wire bytes of short server frames, shared by the connections of one server.
+    """Wire bytes of server frames, shared by the connections of one server.
 
     The cipher is deterministic (the keystream depends only on key and hash), so a frame that is
-    sent again and again (an echo answer) is encrypted once per key.
+    sent again and again (an echo answer) is encrypted once per key. The last frame encrypted is
+    also kept, whatever its size: a broadcast sends the same frame under the same shared key
+    (an MLS channel's chat line, ``servers.lobby_conn``) to every member one after another, and
+    each member after the first then costs no cipher work.
     """
 
-    __slots__ = ("_cache",)
+    __slots__ = ("_cache", "_last")
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[bytes | None, int, int, bytes], bytes] = {}
+        self._cache: dict[tuple[Suite, bytes | None, int, int, bytes], bytes] = {}
+        self._last: tuple[Suite, bytes | None, int, int, bytes, bytes] | None = None
 
     def encrypt(self, cipher: FrameCipher, rt_id: int, payload: bytes, ctx: int | None) -> bytes:
         if ctx is None:
             return encode_frame(rt_id, payload)
-        if len(payload) > CACHED_PAYLOAD or ctx == Ctx.RSA_AUTH:
+        if ctx == Ctx.RSA_AUTH:
             return cipher.encrypt(rt_id, payload, ctx)
-        k = (cipher.rc_keys.get(ctx), ctx, rt_id, payload)
+        k = (cipher.suite, cipher.rc_keys.get(ctx), ctx, rt_id, payload)
+        if len(payload) > CACHED_PAYLOAD:
+            last = self._last
+            if last is not None and last[:5] == k:
+                return last[5]
+            frame = cipher.encrypt(rt_id, payload, ctx)
+            self._last = (*k, frame)
+            return frame
         frame = self._cache.get(k)
         if frame is None:
             frame = cipher.encrypt(rt_id, payload, ctx)
@@ -171,10 +182,11 @@ class RtLink:
         self.before_send()
         self.outbox.push(wire)
 
-    def send_app_payload(self, rt_id: int, payload: bytes, fragment) -> None:
-        """Send a Medius message, split into PacketFragments when it exceeds 512 bytes."""
+    def send_app_payload(self, rt_id: int, payload: bytes, fragment, ctx: int | bool | None = True) -> None:
+        """Send a Medius message, split into PacketFragments when it exceeds 512 bytes; ``ctx`` as
+        for ``encode``."""
         if len(payload) <= MEDIUS_MESSAGE_MAXLEN:
-            self.send(rt_id, payload)
+            self.send(rt_id, payload, ctx)
             return
         for piece in fragment(payload, MEDIUS_MESSAGE_MAXLEN):
-            self.send(rt_id, piece)
+            self.send(rt_id, piece, ctx)

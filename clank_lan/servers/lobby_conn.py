@@ -19,6 +19,7 @@ from clank_lan import limit_hits as lh
 from clank_lan.config import TimeoutSettings
 from clank_lan.logs import FrameLogger
 from clank_lan.protocol import rt_messages as rtm
+from clank_lan.protocol.crypto.hashing import Ctx
 from clank_lan.protocol.crypto.ps2_rsa import RsaKey
 from clank_lan.protocol.medius import fragment_app
 from clank_lan.protocol.rt_ids import RT, rt_name
@@ -75,6 +76,8 @@ class LobbyConnection:
         timeouts: TimeoutSettings,
         scert_id: int = 0,
         refusals: lh.Refusals | None = None,
+        shared_key: bytes = b"",
+        frame_cache: rt_link.FrameCache | None = None,
     ) -> None:
         self.app = app
         self.peer = peer
@@ -84,6 +87,9 @@ class LobbyConnection:
         self.timeouts = timeouts
         self.scert_id = scert_id
         self.refusals = refusals if refusals is not None else lh.Refusals(log)
+        #: The GAME key (context 1) every connection of this service gets, so that a broadcast is
+        #: encrypted once for all its receivers (``send_app``); empty: a fresh key per connection.
+        self.shared_key = shared_key
         self.rt = RtEndpoint(
             Role.SERVER,
             Variant.LOBBY,
@@ -93,6 +99,7 @@ class LobbyConnection:
             rng=rng,
             frame_log=FrameLogger(app.name),
             max_payload=LOBBY_MAX_FRAME,
+            frame_cache=frame_cache,
         )
         self.link = self.rt.link
         self.outbox = self.rt.outbox
@@ -208,10 +215,17 @@ class LobbyConnection:
         self.app.on_close(self, reason, now)
 
     # AppSink ---------------------------------------------------------------------------------
-    def send_app(self, payload: bytes) -> None:
+    def send_app(self, payload: bytes, shared: bool = False) -> None:
+        """Queue a Medius message. ``shared``: the same message goes to many consoles (a channel's
+        chat line): it is sent under the service's shared key (context 1, as Sony's UYA servers
+        sent SERVER_APP), so the service's ``FrameCache`` encrypts it once for every receiver.
+        Everything else stays under the connection's own key."""
         if self.phase is Phase.CLOSED:
             return
-        self.link.send_app_payload(RT.SERVER_APP, payload, fragment_app)
+        ctx: int | bool = True
+        if shared and self.shared_key and self.link.send_ctx is not None and self.link.keys.game_key:
+            ctx = Ctx.RC_SERVER_SESSION
+        self.link.send_app_payload(RT.SERVER_APP, payload, fragment_app, ctx)
 
     def send_system_message(self, text: str) -> None:
         msg = rtm.ServerSystemMessage(text=text.encode("latin-1", "replace").decode("latin-1"))
@@ -257,7 +271,7 @@ class LobbyConnection:
             )
             self.rt.close(refusal)
             return
-        self.rt.accept_connect(self._accept_message)
+        self.rt.accept_connect(self._accept_message, game_key=self.shared_key)
 
     def _accept_message(self) -> rtm.ServerConnectAcceptTcp:
         return rtm.ServerConnectAcceptTcp(

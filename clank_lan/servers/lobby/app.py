@@ -24,6 +24,7 @@ from clank_lan.protocol.medius import (
     encode_app,
 )
 from clank_lan.protocol.medius.enums import CallbackStatus
+from clank_lan.rt.link import FrameCache
 from clank_lan.servers.lobby.dispatch import DECISIONS, Fail, failure_response, silence_reason
 from clank_lan.servers.lobby_conn import LobbyConnection
 
@@ -48,7 +49,8 @@ class Link(Protocol):
     @property
     def peer_label(self) -> str: ...
 
-    def send_app(self, payload: bytes) -> None: ...
+    def send_app(self, payload: bytes, shared: bool = False) -> None:
+        """``shared``: the same message goes to many consoles (see ``LobbyConnection.send_app``)."""
 
     def send_system_message(self, text: str) -> None: ...
 
@@ -101,8 +103,14 @@ class MediusApp:
                     table[t] = attr
         cls._handlers = table
 
+    #: The service's connections all get one GAME key, so a broadcast is encrypted once (the MLS).
+    shares_game_key: ClassVar[bool] = False
+
     def __init__(self, svc: LobbyService) -> None:
         self.svc = svc
+        #: One cache of wire frames for all of this service's connections (``rt.link.FrameCache``).
+        self.frame_cache = FrameCache()
+        self.shared_key = svc.deps.rng(64) if self.shares_game_key else b""
 
     @classmethod
     def handled_ids(cls) -> set[tuple[int, int]]:
@@ -124,6 +132,8 @@ class MediusApp:
             timeouts=deps.config.timeouts,
             scert_id=deps.scert_ids(),
             refusals=self.svc.limits.refused,
+            shared_key=self.shared_key,
+            frame_cache=self.frame_cache,
         )
 
     def on_connect(self, conn: Link, req: rtm.ClientConnectTcp, now: float) -> str | None:

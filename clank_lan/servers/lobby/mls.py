@@ -37,6 +37,7 @@ READ_ONLY_COMMANDS = frozenset(
 
 class MlsApp(GameHandlers, ClanHandlers, FileHandlers, SocialHandlers, CommonHandlers, MediusApp):
     name = "MLS"
+    shares_game_key = True
 
     def on_connect(self, conn: Link, req: rtm.ClientConnectTcp, now: float) -> str | None:
         super().on_connect(conn, req, now)
@@ -328,18 +329,9 @@ class MlsApp(GameHandlers, ClanHandlers, FileHandlers, SocialHandlers, CommonHan
                 text=text,
             )
         )
-        # A channel's line goes to every member: encoded once per codec context, not per member.
-        encoded: dict[CodecContext, bytes] = {}
-        for t in targets:
-            if not t.chat_enabled or self.svc.db.ignores.is_ignoring(t.account_id, s.account_id):
-                continue
-            for c in t.connections:
-                if getattr(c, "app", None) is self:
-                    ctx = codec_context(c)
-                    payload = encoded.get(ctx)
-                    if payload is None:
-                        payload = encoded[ctx] = encode_app(fwd, ctx)
-                    c.send_app(payload)
+        ignoring = self.svc.db.ignores.is_ignoring
+        receivers = [t for t in targets if t.chat_enabled and not ignoring(t.account_id, s.account_id)]
+        self._forward(receivers, fwd, shared=req.message_type != ChatMessageType.WHISPER)
         channel = self.svc.lobby.channels.get(s.channel_id) if s.channel_id is not None else None
         whisper_to = ""
         if req.message_type == ChatMessageType.WHISPER and targets:
@@ -414,10 +406,20 @@ class MlsApp(GameHandlers, ClanHandlers, FileHandlers, SocialHandlers, CommonHan
             message_type=req.message_type,
             payload=req.payload,
         )
+        self._forward(targets, fwd, shared=req.message_type not in (1, 4))  # 1, 4: to one player
+
+    def _forward(self, targets: list[Session], msg: MediusMessage, shared: bool) -> None:
+        """``msg`` to the MLS connections of ``targets``, encoded once per codec context; a line
+        for many (``shared``) is also encrypted once, under the service's shared key."""
+        encoded: dict[CodecContext, bytes] = {}
         for t in targets:
             for c in t.connections:
                 if getattr(c, "app", None) is self:
-                    self.reply(c, fwd)
+                    ctx = codec_context(c)
+                    payload = encoded.get(ctx)
+                    if payload is None:
+                        payload = encoded[ctx] = encode_app(msg, ctx)
+                    c.send_app(payload, shared)
 
     # players -------------------------------------------------------------------------------
     @handles(mso.PlayerInfoRequest)
