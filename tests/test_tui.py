@@ -19,6 +19,7 @@ from clank_lan.events import ChatLine
 from clank_lan.tui import app as tui_app
 from clank_lan.tui.app import ClankApp
 from clank_lan.tui.screens import BanScreen, BroadcastScreen, ConfirmScreen, HelpScreen, KickScreen
+from clank_lan.tui.widgets import PaneLog
 from tests.tui_fake import (
     FakeEngine,
     make_app,
@@ -477,6 +478,41 @@ def test_quit_asks_naming_who_is_dropped_then_says_goodbye_to_every_console():
     assert engine.shutdown_called and app.return_code == 0 and app.ui_error is None
     conns = [c for s in engine.lobby.lobby.sessions.values() for c in s.connections]
     assert conns and all(c.dropped == "server shutting down" for c in conns)
+
+
+def test_a_hidden_pane_keeps_its_lines_and_draws_them_when_shown(monkeypatch):
+    """Chat lines for the Chat pane while another tab is open are kept, not drawn (a drawn line
+    would lay the whole screen out again); opening the tab draws them in order, and then lines go
+    straight in. The pane keeps no more than its own limit."""
+    monkeypatch.setattr(tui_app, "PANE_LINES", 5)
+    app, engine = make_app()
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        chat = app.main.query_one("#chat-log", PaneLog)
+        drawn: list[object] = []
+        real_write = chat.write
+        monkeypatch.setattr(chat, "write", lambda r, **kw: (drawn.append(r), real_write(r, **kw))[1])
+
+        def say(*texts: str) -> None:
+            for text in texts:
+                app.events.put(ChatLine(ts=engine.now, group="g", channel="c", sender="amy", text=text))
+            app._tick()
+
+        say(*(f"early {n}" for n in range(8)))
+        await pilot.pause()
+        assert drawn == [] and chat.held == 5 and chat.lines == []
+        await pilot.press("7")
+        await painted(pilot, app, "early 7")
+        assert [str(r).split("  ", 1)[1] for r in drawn] == [f"[c] amy: early {n}" for n in range(3, 8)]
+        assert chat.held == 0
+        say("now")
+        assert str(drawn[-1]).endswith("[c] amy: now") and chat.held == 0
+        await pilot.press("1")
+        await pilot.pause()
+        say("later")
+        assert str(drawn[-1]).endswith("[c] amy: now") and chat.held == 1
+
+    run_app(app, scenario)
 
 
 def test_a_storm_of_events_refreshes_the_tables_once_a_second_a_trickle_every_tick(monkeypatch):

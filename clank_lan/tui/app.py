@@ -29,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import ExitStack, suppress
 from dataclasses import astuple
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 import outcome
@@ -63,7 +64,7 @@ from clank_lan.tui.screens import (
     KickScreen,
     ResultChoice,
 )
-from clank_lan.tui.widgets import CommandLine, StableFooter, sync_table
+from clank_lan.tui.widgets import CommandLine, PaneLog, StableFooter, sync_table
 
 if TYPE_CHECKING:
     from clank_lan.engine import Engine
@@ -97,6 +98,21 @@ AUDIT_LINES = 8  # the newest operator actions, shown under the bans
 SHUTDOWN_WAIT = 5.0  # engine.shutdown takes its grace period (2 s); never wait forever
 
 LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red", "critical": "bold red"}
+
+
+def log_grid(rec: LogRecordView) -> Table:
+    """A log record as the Logs pane shows it: a grid keeps wrapped messages indented under their
+    own column."""
+    style = LEVEL_STYLES.get(rec.level, "")
+    grid = Table.grid(padding=(0, 1), expand=True)
+    grid.add_column(width=8, style="dim", no_wrap=True)
+    grid.add_column(width=4, style=style, no_wrap=True)
+    grid.add_column(width=7, style="cyan", no_wrap=True, overflow="ellipsis")
+    grid.add_column(ratio=1, overflow="fold", style=style if rec.level != "info" else "")
+    # Text, never markup: a player's name or chat line may contain "[...]"
+    grid.add_row(Text(rows.clock(rec.ts)), Text(rec.level.upper()[:4]), Text(rec.source), Text(rec.text))
+    return grid
+
 
 APP_CSS = """
 #top { height: auto; }
@@ -265,11 +281,11 @@ class ClankApp(App[int]):
                 none_yet = Text("no operator actions yet", style="dim")
                 yield Static(none_yet, id="audit-log", classes="pane-detail")
             with TabPane("DNS", id="dns"):
-                yield RichLog(id="dns-log", max_lines=PANE_LINES)
+                yield PaneLog(id="dns-log", max_lines=PANE_LINES)
             with TabPane("Chat", id="chat"):
-                yield RichLog(id="chat-log", max_lines=PANE_LINES, wrap=True)
+                yield PaneLog(id="chat-log", max_lines=PANE_LINES, wrap=True)
             with TabPane("Logs", id="logs"):
-                yield RichLog(id="log-log", max_lines=PANE_LINES, wrap=True)
+                yield PaneLog(id="log-log", max_lines=PANE_LINES, wrap=True)
             with TabPane("Tournament", id="tournament"), Vertical():
                 yield DataTable(id="pending-table", cursor_type="row", zebra_stripes=True)
                 with VerticalScroll(id="tournament-scroll"):
@@ -542,9 +558,9 @@ class ClankApp(App[int]):
         if isinstance(ev, DnsQuery):
             failed = ev.answer in ("NXDOMAIN", "REFUSED", "SERVFAIL")
             style = "red" if failed else ("green" if ev.title else "")
-            self.main.query_one("#dns-log", RichLog).write(Text(rows.dns_text(ev), style=style))
+            self.main.query_one("#dns-log", PaneLog).post(partial(Text, rows.dns_text(ev), style=style))
         elif isinstance(ev, ChatLine):
-            self.main.query_one("#chat-log", RichLog).write(Text(rows.chat_text(ev)))
+            self.main.query_one("#chat-log", PaneLog).post(partial(Text, rows.chat_text(ev)))
         elif isinstance(ev, PlayerStage):
             return LogRecordView(ev.ts, "info", "stage", rows.stage_text(ev))
         # ServiceState and LogLine: the same news also arrives as a log record (the engine and
@@ -552,16 +568,7 @@ class ClankApp(App[int]):
         return None
 
     def _write_log(self, rec: LogRecordView) -> None:
-        # a grid keeps wrapped messages indented under their own column
-        style = LEVEL_STYLES.get(rec.level, "")
-        grid = Table.grid(padding=(0, 1), expand=True)
-        grid.add_column(width=8, style="dim", no_wrap=True)
-        grid.add_column(width=4, style=style, no_wrap=True)
-        grid.add_column(width=7, style="cyan", no_wrap=True, overflow="ellipsis")
-        grid.add_column(ratio=1, overflow="fold", style=style if rec.level != "info" else "")
-        # Text, never markup: a player's name or chat line may contain "[...]"
-        grid.add_row(Text(rows.clock(rec.ts)), Text(rec.level.upper()[:4]), Text(rec.source), Text(rec.text))
-        self.main.query_one("#log-log", RichLog).write(grid, expand=True)
+        self.main.query_one("#log-log", PaneLog).post(partial(log_grid, rec), expand=True)
 
     # typing goes to the command line ---------------------------------------------------------
     def on_key(self, event: events.Key) -> None:
