@@ -13,19 +13,14 @@ from importlib import resources
 
 from clank_lan.protocol.crypto.ps2_rsa import RsaKey
 
-# Factors of the global MAS key (checked: p*q == n), for CRT decryption.
-_GLOBAL_P = 101177020773116032450768434219907665711628442914109359705930212851485814671757
-_GLOBAL_Q = 101959470976625878182337603500729946859798449583099010462249380230433894289641
-
 
 @cache
 def all_keys() -> dict[str, RsaKey]:
     raw = json.loads(resources.files("clank_lan.assets").joinpath("rsa_keys.json").read_text("utf-8"))
     keys: dict[str, RsaKey] = {}
     for k in raw["keys"]:
-        n, d = int(k["n"]), int(k["d"])
-        pq = (_GLOBAL_P, _GLOBAL_Q) if k["name"] == "global_mas" else (None, None)
-        keys[k["name"]] = RsaKey(n=n, e=int(k["e"]), d=d, p=pq[0], q=pq[1], name=k["name"])
+        # (RsaKey finds p and q from d, for CRT)
+        keys[k["name"]] = RsaKey(n=int(k["n"]), e=int(k["e"]), d=int(k["d"]), name=k["name"])
     return keys
 
 
