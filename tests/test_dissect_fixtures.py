@@ -16,6 +16,7 @@ from clank_lan.dissect.cli import read_key_file
 from clank_lan.dissect.model import RECV
 from clank_lan.dissect.report import render
 from clank_lan.protocol.hexlog import parse_log
+from clank_lan.protocol.medius import ChatFwdMessage, CodecContext, decode_app
 from clank_lan.protocol.rt_ids import RT
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -203,6 +204,25 @@ def test_uya_sony_captures(name, sizes, plain, keyed):
     for f in res.frames:  # every frame re-encrypts to the captured bytes
         if f.plain is not None:
             assert f.reencode() == f.raw.encode()
+
+
+def test_sonys_uya_lobby_sent_every_server_app_under_context_1():
+    """The context our MLS sends a line for many under (its shared GAME key): Sony's UYA MAS and
+    MLS sent every SERVER_APP under context 1, chat forwards included (the hash's top bits say so
+    without a key; Public_Chat's forwards decrypt with the console's GAME key)."""
+    contexts: Counter[int] = Counter()
+    for name, *_ in UYA:
+        if not name.endswith(".pcap"):
+            continue  # (the PAL login is against a test server)
+        for f in run(FIXTURES / "uya" / name).frames:
+            if f.raw.id == RT.SERVER_APP and f.service in ("MAS", "MLS"):
+                contexts[f.raw.hash[3] >> 5] += 1
+    assert contexts == {1: 331}
+    chat = run(FIXTURES / "uya" / "Public_Chat.pcap", with_keys=True)
+    uya = CodecContext(medius_version=108, app_id=10684)
+    opened = [f for f in chat.frames if f.plain is not None and f.raw.id == RT.SERVER_APP]
+    forwards = [f for f in opened if isinstance(decode_app(f.plain.payload, uya), ChatFwdMessage)]
+    assert len(forwards) == 2 and {f.plain.ctx for f in forwards} == {1}
 
 
 def test_uya_joinpjs_failures_are_player_to_player_frames():
