@@ -248,35 +248,52 @@ class Pace:
 
 
 async def _udp_pump(state: _Udp) -> None:
-    """Wait for datagrams or the next deadline; then read (a slice at most), run the timer, send."""
+    """Wait for datagrams or the next deadline; then read until the socket is empty, run the
+    timer, send.
+
+    Reading goes a slice at a time, the TCP connections getting a turn between slices, but the
+    timer (the flushes) runs once the socket is empty: what a busy relay reads in its later slices
+    came while it looked away, as what it read in the first did, and joins the same flushes. It
+    counts as arrived when the pump began to look away (or woke for the socket), so it leaves
+    within the aggregation time plus the reading; read in a later turn's flushes it waited up to
+    twice the aggregation time, and flushed at every slice it went out a datagram per slice.
+    A relay that cannot empty its socket within an aggregation time flushes anyway, and counts
+    what is left from then."""
     dme, sock = state.dme, state.sock
     recv = sock.recvfrom
     clock = time.perf_counter
     batch: list[tuple[bytes, Addr]] = []
+    agg = dme.default_agg
+    pace = Pace(agg)
     drained = True
-    pace = Pace(dme.default_agg)
+    since = began = 0.0  # what is read came no earlier than ``since``; reading began at ``began``
+    looked_away = False  # this reading follows a look-away
+    got = 0
     while True:
-        now = dme.clock()
-        delay = dme.next_deadline() - now
-        since = None  # datagrams read as they come count from when they are read
-        if drained and delay > 0:
-            delay, look_away = pace.wait(delay)
-            with trio.CancelScope(deadline=trio.current_time() + delay) as scope:
-                state.scope = scope
-                if look_away:
-                    since = now  # what arrives meanwhile waits in the socket: it came after this
-                    await nap(scope)
-                else:
-                    await trio.lowlevel.wait_readable(sock)
-            state.scope = None
-        else:  # more to read, or a deadline overdue: the TCP connections get their turn first
+        if drained:
+            now = dme.clock()
+            delay = dme.next_deadline() - now
+            looked_away = False
+            if delay > 0:
+                delay, looked_away = pace.wait(delay)
+                with trio.CancelScope(deadline=trio.current_time() + delay) as scope:
+                    state.scope = scope
+                    if looked_away:
+                        await nap(scope)  # what arrives meanwhile waits in the socket
+                    else:
+                        await trio.lowlevel.wait_readable(sock)
+                        now = dme.clock()
+                state.scope = None
+            else:  # a deadline overdue: the TCP connections get their turn first
+                await trio.lowlevel.checkpoint()
+                now = dme.clock()
+            since, began, got = now, clock(), 0
+        else:  # more to read, after the TCP connections' turn
             await trio.lowlevel.checkpoint()
         state.pumping = True
         try:
             end = clock() + SLICE
-            drained = False
-            got = 0
-            while not drained and clock() < end:
+            while True:
                 while len(batch) < BATCH:
                     try:
                         batch.append(recv(RECV_SIZE))
@@ -285,16 +302,23 @@ async def _udp_pump(state: _Udp) -> None:
                         break
                     except (ConnectionResetError, ConnectionRefusedError):
                         continue  # ICMP port unreachable for an earlier datagram
+                else:
+                    drained = False
                 if batch:
                     got += len(batch)
                     dme.datagrams_received(batch, dme.clock(), since)
                     batch.clear()
-            now = dme.clock()
-            pace.read(got, since is not None, now)
-            try:
-                dme.on_timer(now, pace.early(since is not None, now))
-            except Exception:
-                log.exception("DME: timer processing failed")
+                if drained or clock() >= end:
+                    break
+            if drained or clock() - began >= agg:
+                now = dme.clock()
+                pace.read(got, looked_away, now)
+                try:
+                    dme.on_timer(now, pace.early(looked_away, now))
+                except Exception:
+                    log.exception("DME: timer processing failed")
+                if not drained:  # behind: what still waits counts from now, and flushes later
+                    since, began, got, looked_away = now, clock(), 0, False
         finally:
             state.pumping = False
         state.send_now()
