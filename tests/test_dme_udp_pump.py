@@ -22,6 +22,7 @@ from clank_lan.dme import serve_dme
 from clank_lan.dme import server as dme_server
 from clank_lan.dme.manager import HOUSEKEEPING_INTERVAL
 from clank_lan.dme.server import FLUSH_EARLY, INPUT_WAIT, Pace, nap
+from clank_lan.servers.tcp import RelayTurn, relay_turn
 from tests.test_dme_harness import FakeClock, Net, Player
 
 LOCAL = "127.0.0.1"
@@ -192,6 +193,28 @@ async def test_what_a_turn_could_not_read_keeps_its_arrival_time(loopback_clock,
                 lates.append(t - sent[int.from_bytes(ev.payload[2:], "big")])
     assert len(lates) == len(sent) * 7
     assert max(lates) <= AGG + 1e-9, f"a frame left {max(lates) * 1000:.1f} ms after it came"
+
+
+async def test_the_pump_says_until_when_it_waits(loopback_clock, monkeypatch):
+    """The lobby's connections let a due pump go first (``servers.tcp.RelayTurn``): while a game
+    streams, each of the pump's waits says when it ends, and the pump turns then (or sooner, for
+    a datagram); once it is gone, nothing waits for it."""
+    waits: list[tuple[float, float]] = []  # (deadline said, when it was said)
+    due_at = RelayTurn.due_at
+
+    def saying(self: RelayTurn, deadline: float) -> None:
+        waits.append((deadline, trio.current_time()))
+        due_at(self, deadline)
+
+    monkeypatch.setattr(RelayTurn, "due_at", saying)
+    async with pumping(8) as (consoles, port, turns):
+        before = turns[0]
+        await play(consoles, port, 1.0)
+        during = turns[0] - before
+        turn = relay_turn()
+    assert len(waits) >= during > 40  # every turn of the game's second came after a said wait
+    assert all(deadline > said for deadline, said in waits)
+    assert turn.due == math.inf  # the pump is gone: the lobby waits for nothing
 
 
 async def test_between_games_a_datagram_wakes_the_pump_at_once(loopback_clock):

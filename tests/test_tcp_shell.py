@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import threading
 from functools import partial
 
@@ -486,3 +487,63 @@ async def test_a_waiter_that_gives_up_leaves_the_queue(autojump_clock):
         assert gate.waiting == 1
         gate.leave()
     assert got == ["next"] and gate.held == 1 and gate.waiting == 0
+
+
+class Lobbyish(Echo):
+    """A protocol whose input may wait for the relay, as the lobby's does."""
+
+    yields_to_relay = True
+
+
+async def _answered_at(proto: Echo, data: bytes, release: str | None) -> tuple[float, float]:
+    """How long after the relay's pump became due ``proto`` answers ``data``, sent then, when 4 ms
+    later the pump waits again (``release`` "due_at") or is not due any more ("clear"; None:
+    neither); and when the pump is due in the end."""
+    ours, theirs = trio.testing.memory_stream_pair()
+    turn = tcp.relay_turn()
+    answered: list[float] = []
+
+    async def read_answer() -> None:
+        assert await receive_exactly(theirs, len(data)) == data.upper()
+        answered.append(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(tcp.run_stream, ours, proto, "test")
+        nursery.start_soon(read_answer)
+        start = trio.current_time()
+        turn.due_now()
+        await theirs.send_all(data)
+        await trio.sleep(0.004)
+        if release == "due_at":
+            turn.due_at(trio.current_time() + 0.020)  # the pump naps until its next flush
+        elif release == "clear":
+            turn.clear()
+        await trio.sleep(1.0)
+        nursery.cancel_scope.cancel()
+    return answered[0] - start, turn.due - start
+
+
+@pytest.mark.parametrize("release", ["due_at", "clear"])
+async def test_lobby_input_waits_while_the_relay_is_due(autojump_clock, release):
+    """The DME's pump is due: a lobby connection's input waits until the pump waits again (or is
+    not due any more); a connection that does not yield (the DME's own TCP) is answered at once."""
+    due = {"due_at": 0.024, "clear": math.inf}[release]
+    for proto, answered in ((Lobbyish(), 0.004), (Echo(), 0.0)):
+        assert await _answered_at(proto, b"hello", release) == pytest.approx((answered, due))
+
+
+async def test_a_relay_that_stays_due_holds_the_lobby_a_bounded_time(autojump_clock):
+    waited, due = await _answered_at(Lobbyish(), b"login", None)
+    assert waited == tcp.RELAY_TURN_WAIT and due == -math.inf
+
+
+async def test_lobby_input_goes_on_at_once_while_the_relay_is_not_due(autojump_clock):
+    ours, theirs = trio.testing.memory_stream_pair()
+    tcp.relay_turn().due_at(trio.current_time() + 1.0)  # the pump naps for another second
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(tcp.run_stream, ours, Lobbyish(), "test")
+        start = trio.current_time()
+        await theirs.send_all(b"hello")
+        assert await receive_exactly(theirs, 5) == b"HELLO"
+        assert trio.current_time() == start
+        nursery.cancel_scope.cancel()

@@ -27,7 +27,7 @@ import trio
 from clank_lan.config import LimitSettings
 from clank_lan.dme.conn import DmeConnection
 from clank_lan.dme.manager import Addr, DmeManager
-from clank_lan.servers.tcp import serve_tcp
+from clank_lan.servers.tcp import RelayTurn, relay_turn, serve_tcp
 
 log = logging.getLogger("clank_lan.dme")
 
@@ -67,9 +67,10 @@ class _Udp:
     datagrams waiting for the socket to take more (while there are any, only the sender sends,
     so the order is kept)."""
 
-    def __init__(self, dme: DmeManager, sock: socket.socket) -> None:
+    def __init__(self, dme: DmeManager, sock: socket.socket, turn: RelayTurn) -> None:
         self.dme = dme
         self.sock = sock
+        self.turn = turn  # when the pump is due, for the lobby connections that let it go first
         self.scope: trio.CancelScope | None = None
         self.pumping = False
         self.backlog: deque[tuple[bytes, Addr]] = deque()
@@ -82,6 +83,7 @@ class _Udp:
             dme = self.dme
             # never later: a look-away may end before the manager's own next deadline
             scope.deadline = min(scope.deadline, trio.current_time() + (dme.next_deadline() - dme.clock()))
+            self.turn.due_at(scope.deadline)
 
     def output_waiting(self) -> None:
         """Datagrams appeared outside the pump's turn (a TCP flush request): the sender sends them."""
@@ -126,7 +128,7 @@ async def serve_dme(
     udp = socket.socket(fileno=os.dup(udp_socket.fileno()))
     udp.setblocking(False)
     _grow_buffers(udp)
-    state = _Udp(dme, udp)
+    state = _Udp(dme, udp, relay_turn())
     dme.set_wakeup(state.deadline_moved)
     dme.set_udp_notify(state.output_waiting)
     try:
@@ -258,8 +260,18 @@ async def _udp_pump(state: _Udp) -> None:
     within the aggregation time plus the reading; read in a later turn's flushes it waited up to
     twice the aggregation time, and flushed at every slice it went out a datagram per slice.
     A relay that cannot empty its socket within an aggregation time flushes anyway, and counts
-    what is left from then."""
-    dme, sock = state.dme, state.sock
+    what is left from then. Lobby connections hold their input while the pump's wait is over and
+    its turn has not come, and while it has more to read (``servers.tcp.RelayTurn``; the DME's own
+    TCP connections go on), except after such a flush: a relay that is behind lets the lobby have
+    a turn once an aggregation time."""
+    try:
+        await _pump(state)
+    finally:
+        state.turn.clear()  # nobody waits for a pump that is gone
+
+
+async def _pump(state: _Udp) -> None:
+    dme, sock, turn = state.dme, state.sock, state.turn
     recv = sock.recvfrom
     clock = time.perf_counter
     batch: list[tuple[bytes, Addr]] = []
@@ -268,6 +280,7 @@ async def _udp_pump(state: _Udp) -> None:
     drained = True
     since = began = 0.0  # what is read came no earlier than ``since``; reading began at ``began``
     looked_away = False  # this reading follows a look-away
+    behind = False  # the last turn flushed without emptying the socket
     got = 0
     while True:
         if drained:
@@ -278,17 +291,23 @@ async def _udp_pump(state: _Udp) -> None:
                 delay, looked_away = pace.wait(delay)
                 with trio.CancelScope(deadline=trio.current_time() + delay) as scope:
                     state.scope = scope
+                    turn.due_at(scope.deadline)
                     if looked_away:
                         await nap(scope)  # what arrives meanwhile waits in the socket
                     else:
                         await trio.lowlevel.wait_readable(sock)
                         now = dme.clock()
                 state.scope = None
-            else:  # a deadline overdue: the TCP connections get their turn first
+            else:  # a deadline overdue: after this batch, and before the lobby's input
+                turn.due_now()
                 await trio.lowlevel.checkpoint()
                 now = dme.clock()
             since, began, got = now, clock(), 0
-        else:  # more to read, after the TCP connections' turn
+        else:  # more to read: after this batch, and before the lobby's input unless the relay is behind
+            if behind:
+                turn.clear()
+            else:
+                turn.due_now()
             await trio.lowlevel.checkpoint()
         state.pumping = True
         try:
@@ -310,6 +329,7 @@ async def _udp_pump(state: _Udp) -> None:
                     batch.clear()
                 if drained or clock() >= end:
                     break
+            behind = False
             if drained or clock() - began >= agg:
                 now = dme.clock()
                 pace.read(got, looked_away, now)
@@ -318,7 +338,7 @@ async def _udp_pump(state: _Udp) -> None:
                 except Exception:
                     log.exception("DME: timer processing failed")
                 if not drained:  # behind: what still waits counts from now, and flushes later
-                    since, began, got, looked_away = now, clock(), 0, False
+                    since, began, got, looked_away, behind = now, clock(), 0, False, True
         finally:
             state.pumping = False
         state.send_now()

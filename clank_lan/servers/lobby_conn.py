@@ -63,6 +63,10 @@ class LobbyApp(Protocol):
 
 
 class LobbyConnection:
+    #: Lobby work waits for an overdue turn of the DME's UDP pump (``servers.tcp.RelayTurn``): a
+    #: console's login may take a millisecond longer, a game's frames must not.
+    yields_to_relay = True
+
     def __init__(
         self,
         app: LobbyApp,
