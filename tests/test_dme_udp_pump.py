@@ -217,6 +217,48 @@ async def test_the_pump_says_until_when_it_waits(loopback_clock, monkeypatch):
     assert turn.due == math.inf  # the pump is gone: the lobby waits for nothing
 
 
+async def test_lobby_steps_that_find_the_pump_due_run_its_turn(loopback_clock):
+    """Two busy lobby connections, each step 3 ms of work: a step that finds the pump due (its
+    deadline passed during the other's step) runs its turn inline (``RelayTurn.run_due``), and
+    the pump's task, woken later, finds it done. Every frame still reaches every mate once, in
+    time, and the turns are no more than the pump alone would take."""
+    inline = [0]
+    step = 0.003
+
+    async def lobby() -> None:
+        turn = relay_turn()
+        while True:
+            if turn.due <= trio.current_time():
+                inline[0] += 1
+                turn.run_due()
+            loopback_clock.jump(step)  # the work of a login step, holding the event loop
+            await trio.sleep(0.002)
+
+    seconds = 1.0
+    async with pumping(8) as (consoles, port, turns), trio.open_nursery() as nursery:
+        nursery.start_soon(lobby)
+        nursery.start_soon(lobby)
+        before = turns[0]
+        sent = await play(consoles, port, seconds)
+        during = turns[0] - before
+        nursery.cancel_scope.cancel()
+    window = seconds + 2 * AGG
+    assert inline[0] > 10
+    assert during <= window / AGG + window / HOUSEKEEPING_INTERVAL + 3
+    for i, c in enumerate(consoles):
+        got = {}
+        for t, ev in c.received:
+            if isinstance(ev, AppReceived):
+                k = int.from_bytes(ev.payload[2:], "big")
+                assert k not in got
+                got[k] = t
+        mine = set(range(i, len(sent), len(consoles)))
+        assert sorted(got) == [k for k in range(len(sent)) if k not in mine]
+        # the aggregation time, the step that was running at the deadline, and the two steps
+        # that may run before the console's own task reads what was sent
+        assert max(got[k] - sent[k] for k in got) <= AGG + 3 * step + 1e-9
+
+
 async def test_between_games_a_datagram_wakes_the_pump_at_once(loopback_clock):
     """When no datagram came while the pump looked away, it waits on the socket again: in a
     quiet second it turns only for housekeeping, and an echo a second after the last movement

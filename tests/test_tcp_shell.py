@@ -490,60 +490,109 @@ async def test_a_waiter_that_gives_up_leaves_the_queue(autojump_clock):
 
 
 class Lobbyish(Echo):
-    """A protocol whose input may wait for the relay, as the lobby's does."""
+    """A protocol that lets the relay go first, as the lobby's does; it notes what it handles in
+    ``order`` (shared with the relay's turn of the test)."""
 
     yields_to_relay = True
 
+    def __init__(self, order: list[str]) -> None:
+        super().__init__()
+        self.order = order
 
-async def _answered_at(proto: Echo, data: bytes, release: str | None) -> tuple[float, float]:
-    """How long after the relay's pump became due ``proto`` answers ``data``, sent then, when 4 ms
-    later the pump waits again (``release`` "due_at") or is not due any more ("clear"; None:
-    neither); and when the pump is due in the end."""
-    ours, theirs = trio.testing.memory_stream_pair()
+    def data_received(self, data: bytes, now: float) -> None:
+        self.order.append(data.decode())
+        super().data_received(data, now)
+
+
+class DeferringLobby(Deferring):
+    yields_to_relay = True
+
+    def __init__(self, order: list[str]) -> None:
+        super().__init__()
+        self.order = order
+
+    def back(self, result: bytes, now: float) -> None:
+        self.order.append(result.decode())
+        super().back(result, now)
+
+
+def _relay(order: list[str], due: str | None) -> tcp.RelayTurn:
+    """The run's ``RelayTurn`` with a stand-in for the pump's turn, which notes itself in
+    ``order`` and is then not due; ``due``: "now", "later" (a second from now) or None (never)."""
     turn = tcp.relay_turn()
-    answered: list[float] = []
 
-    async def read_answer() -> None:
-        assert await receive_exactly(theirs, len(data)) == data.upper()
-        answered.append(trio.current_time())
+    def pump_turn() -> None:
+        order.append("relay")
+        turn.clear()
 
+    turn.serve(pump_turn)
+    if due == "now":
+        turn.due_now()
+    elif due == "later":
+        turn.due_at(trio.current_time() + 1.0)
+    return turn
+
+
+async def _exchange(proto: object, data: bytes, answer: bytes) -> None:
+    ours, theirs = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(tcp.run_stream, ours, proto, "test")
-        nursery.start_soon(read_answer)
-        start = trio.current_time()
-        turn.due_now()
         await theirs.send_all(data)
-        await trio.sleep(0.004)
-        if release == "due_at":
-            turn.due_at(trio.current_time() + 0.020)  # the pump naps until its next flush
-        elif release == "clear":
-            turn.clear()
-        await trio.sleep(1.0)
+        with trio.fail_after(5):
+            assert await receive_exactly(theirs, len(answer)) == answer
         nursery.cancel_scope.cancel()
-    return answered[0] - start, turn.due - start
 
 
-@pytest.mark.parametrize("release", ["due_at", "clear"])
-async def test_lobby_input_waits_while_the_relay_is_due(autojump_clock, release):
-    """The DME's pump is due: a lobby connection's input waits until the pump waits again (or is
-    not due any more); a connection that does not yield (the DME's own TCP) is answered at once."""
-    due = {"due_at": 0.024, "clear": math.inf}[release]
-    for proto, answered in ((Lobbyish(), 0.004), (Echo(), 0.0)):
-        assert await _answered_at(proto, b"hello", release) == pytest.approx((answered, due))
+async def test_a_due_relay_turn_runs_before_lobby_input(autojump_clock):
+    """The DME's pump is due: the first lobby input runs its turn before its own work, once; a
+    connection that does not let it go first (the DME's own TCP) leaves it be."""
+    order: list[str] = []
+    turn = _relay(order, "now")
+    await _exchange(Echo(), b"game", b"GAME")
+    assert order == [] and turn.due == -math.inf
+    await _exchange(Lobbyish(order), b"login", b"LOGIN")
+    await _exchange(Lobbyish(order), b"chat", b"CHAT")
+    assert order == ["relay", "login", "chat"] and turn.due == math.inf
 
 
-async def test_a_relay_that_stays_due_holds_the_lobby_a_bounded_time(autojump_clock):
-    waited, due = await _answered_at(Lobbyish(), b"login", None)
-    assert waited == tcp.RELAY_TURN_WAIT and due == -math.inf
-
-
-async def test_lobby_input_goes_on_at_once_while_the_relay_is_not_due(autojump_clock):
+async def test_a_due_relay_turn_runs_before_a_deferred_result():
+    """A password check's result continues a login as input does: after a due relay turn."""
+    order: list[str] = []
+    proto = DeferringLobby(order)
+    turn = _relay(order, None)
     ours, theirs = trio.testing.memory_stream_pair()
-    tcp.relay_turn().due_at(trio.current_time() + 1.0)  # the pump naps for another second
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(tcp.run_stream, ours, Lobbyish(), "test")
-        start = trio.current_time()
-        await theirs.send_all(b"hello")
-        assert await receive_exactly(theirs, 5) == b"HELLO"
-        assert trio.current_time() == start
+        nursery.start_soon(tcp.run_stream, ours, proto, "test")
+        await theirs.send_all(b"abc")
+        turn.due_now()  # (while the hash is in its worker thread)
+        with trio.fail_after(5):
+            assert await receive_exactly(theirs, 3) == b"cba"
         nursery.cancel_scope.cancel()
+    assert order == ["relay", "cba"]
+
+
+async def test_lobby_input_leaves_a_relay_that_is_not_due(autojump_clock):
+    order: list[str] = []
+    turn = _relay(order, "later")
+    await _exchange(Lobbyish(order), b"hello", b"HELLO")
+    assert order == ["hello"] and turn.due > trio.current_time()
+
+
+async def test_a_failing_relay_turn_is_logged_and_the_lobby_goes_on(autojump_clock, caplog):
+    turn = tcp.relay_turn()
+    turn.serve(lambda: [][0])
+    turn.due_now()
+    order: list[str] = []
+    with caplog.at_level(logging.ERROR, logger="clank_lan.tcp"):
+        await _exchange(Lobbyish(order), b"hello", b"HELLO")
+    assert order == ["hello"] and turn.due == math.inf
+    assert "the relay's turn failed" in caplog.text
+
+
+async def test_a_relay_that_is_gone_is_not_run(autojump_clock):
+    order: list[str] = []
+    turn = _relay(order, "now")
+    turn.serve(None)  # the DME stopped
+    turn.due_now()
+    await _exchange(Lobbyish(order), b"hello", b"HELLO")
+    assert order == ["hello"] and turn.due == math.inf

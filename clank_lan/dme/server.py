@@ -70,7 +70,7 @@ class _Udp:
     def __init__(self, dme: DmeManager, sock: socket.socket, turn: RelayTurn) -> None:
         self.dme = dme
         self.sock = sock
-        self.turn = turn  # when the pump is due, for the lobby connections that let it go first
+        self.turn = turn  # the pump's turn, for the lobby connections that let it go first
         self.scope: trio.CancelScope | None = None
         self.pumping = False
         self.backlog: deque[tuple[bytes, Addr]] = deque()
@@ -250,6 +250,16 @@ class Pace:
 
 
 async def _udp_pump(state: _Udp) -> None:
+    """The UDP pump's task (``Pump``); once it is gone, nobody runs its turns for it."""
+    pump = Pump(state)
+    state.turn.serve(pump.run_due)
+    try:
+        await pump.run()
+    finally:
+        state.turn.serve(None)
+
+
+class Pump:
     """Wait for datagrams or the next deadline; then read until the socket is empty, run the
     timer, send.
 
@@ -260,58 +270,98 @@ async def _udp_pump(state: _Udp) -> None:
     within the aggregation time plus the reading; read in a later turn's flushes it waited up to
     twice the aggregation time, and flushed at every slice it went out a datagram per slice.
     A relay that cannot empty its socket within an aggregation time flushes anyway, and counts
-    what is left from then. Lobby connections hold their input while the pump's wait is over and
-    its turn has not come, and while it has more to read (``servers.tcp.RelayTurn``; the DME's own
-    TCP connections go on), except after such a flush: a relay that is behind lets the lobby have
-    a turn once an aggregation time."""
-    try:
-        await _pump(state)
-    finally:
-        state.turn.clear()  # nobody waits for a pump that is gone
+    what is left from then.
 
+    Games go before lobby work (``servers.tcp.RelayTurn``): the pump says until when it waits,
+    and the first lobby step that finds it due (its wait over, or more to read) runs its turn
+    inline (``run_due``) before its own work, instead of the pump waiting for the rest of the
+    event loop's batch. A relay that is behind lets the lobby have a batch once an aggregation
+    time."""
 
-async def _pump(state: _Udp) -> None:
-    dme, sock, turn = state.dme, state.sock, state.turn
-    recv = sock.recvfrom
-    clock = time.perf_counter
-    batch: list[tuple[bytes, Addr]] = []
-    agg = dme.default_agg
-    pace = Pace(agg)
-    drained = True
-    since = began = 0.0  # what is read came no earlier than ``since``; reading began at ``began``
-    looked_away = False  # this reading follows a look-away
-    behind = False  # the last turn flushed without emptying the socket
-    got = 0
-    while True:
-        if drained:
-            now = dme.clock()
-            delay = dme.next_deadline() - now
-            looked_away = False
-            if delay > 0:
-                delay, looked_away = pace.wait(delay)
-                with trio.CancelScope(deadline=trio.current_time() + delay) as scope:
-                    state.scope = scope
-                    turn.due_at(scope.deadline)
-                    if looked_away:
-                        await nap(scope)  # what arrives meanwhile waits in the socket
-                    else:
-                        await trio.lowlevel.wait_readable(sock)
-                        now = dme.clock()
-                state.scope = None
-            else:  # a deadline overdue: after this batch, and before the lobby's input
-                turn.due_now()
-                await trio.lowlevel.checkpoint()
+    def __init__(self, state: _Udp) -> None:
+        self.state = state
+        self.pace = Pace(state.dme.default_agg)
+        self.batch: list[tuple[bytes, Addr]] = []
+        self.drained = True
+        self.since = 0.0  # what is read came no earlier than this
+        self.began = 0.0  # when this reading began (``time.perf_counter``)
+        self.looked_away = False  # this reading follows a look-away
+        self.behind = False  # the last turn flushed without emptying the socket
+        self.got = 0  # datagrams read since ``began``
+        self.emptied = 0.0  # when a turn last found the socket empty (``DmeManager.clock``)
+        self.look = False  # the wait in progress is a look-away
+        self.ran = False  # a lobby step ran a turn during the wait in progress
+
+    async def run(self) -> None:
+        state, dme, turn = self.state, self.state.dme, self.state.turn
+        while True:
+            if self.drained:
                 now = dme.clock()
-            since, began, got = now, clock(), 0
-        else:  # more to read: after this batch, and before the lobby's input unless the relay is behind
-            if behind:
-                turn.clear()
-            else:
-                turn.due_now()
-            await trio.lowlevel.checkpoint()
+                delay = dme.next_deadline() - now
+                if delay > 0:
+                    delay, look_away = self.pace.wait(delay)
+                    self.look, self.ran = look_away, False
+                    with trio.CancelScope(deadline=trio.current_time() + delay) as scope:
+                        state.scope = scope
+                        turn.due_at(scope.deadline)
+                        if look_away:
+                            await nap(scope)  # what arrives meanwhile waits in the socket
+                        else:
+                            await trio.lowlevel.wait_readable(state.sock)
+                    state.scope = None
+                    if not self.ran:
+                        self.begin(self.emptied, look_away)
+                    elif self.drained:
+                        continue  # a lobby step ran this turn (``run_due``): wait again
+                else:  # a deadline overdue: the pump runs in the next batch
+                    self.look, self.ran = False, False
+                    turn.due_now()
+                    await trio.lowlevel.checkpoint()
+                    if not self.ran:
+                        self.begin(self.emptied, False)
+                    elif self.drained:
+                        continue
+            else:  # more to read: the pump runs in the next batch, unless it is behind
+                if self.behind:
+                    turn.clear()
+                else:
+                    turn.due_now()
+                await trio.lowlevel.checkpoint()
+                if self.drained:
+                    continue  # lobby steps read the rest (``run_due``)
+            self.turn()
+
+    def run_due(self) -> None:
+        """The pump's turn, run by a lobby step that found it due (``RelayTurn.run_due``); the
+        pump's task, woken later, finds it done."""
+        if self.drained:
+            self.ran = True
+            self.begin(self.emptied, self.look)
+        self.turn()
+        if self.drained or self.behind:
+            self.state.turn.clear()  # until the pump says when it is due again
+
+    def begin(self, since: float, looked_away: bool) -> None:
+        """A reading begins, of what came no earlier than ``since``: when a turn last emptied the
+        socket (a lobby step's turn, the pump held up by the rest of a batch: what it reads may
+        have waited in the socket since), or now for what is still there when the relay is
+        behind."""
+        self.looked_away = looked_away
+        self.since = since
+        self.began = time.perf_counter()
+        self.got = 0
+
+    def turn(self) -> None:
+        """Read for a slice at most; run the timer when the socket is empty (or the reading has
+        gone on for an aggregation time); send what came out."""
+        state = self.state
+        dme, batch = state.dme, self.batch
+        recv = state.sock.recvfrom
+        clock = time.perf_counter
         state.pumping = True
         try:
             end = clock() + SLICE
+            drained = False
             while True:
                 while len(batch) < BATCH:
                     try:
@@ -321,24 +371,25 @@ async def _pump(state: _Udp) -> None:
                         break
                     except (ConnectionResetError, ConnectionRefusedError):
                         continue  # ICMP port unreachable for an earlier datagram
-                else:
-                    drained = False
                 if batch:
-                    got += len(batch)
-                    dme.datagrams_received(batch, dme.clock(), since)
+                    self.got += len(batch)
+                    dme.datagrams_received(batch, dme.clock(), self.since)
                     batch.clear()
                 if drained or clock() >= end:
                     break
-            behind = False
-            if drained or clock() - began >= agg:
+            self.drained, self.behind = drained, False
+            if drained or clock() - self.began >= self.pace.agg:
                 now = dme.clock()
-                pace.read(got, looked_away, now)
+                if drained:
+                    self.emptied = now
+                self.pace.read(self.got, self.looked_away, now)
                 try:
-                    dme.on_timer(now, pace.early(looked_away, now))
+                    dme.on_timer(now, self.pace.early(self.looked_away, now))
                 except Exception:
                     log.exception("DME: timer processing failed")
                 if not drained:  # behind: what still waits counts from now, and flushes later
-                    since, began, got, looked_away, behind = now, clock(), 0, False, True
+                    self.begin(now, False)
+                    self.behind = True
         finally:
             state.pumping = False
         state.send_now()

@@ -63,8 +63,8 @@ class LobbyApp(Protocol):
 
 
 class LobbyConnection:
-    #: Lobby work waits for an overdue turn of the DME's UDP pump (``servers.tcp.RelayTurn``): a
-    #: console's login may take a millisecond longer, a game's frames must not.
+    #: A due turn of the DME's UDP pump runs before this connection's input (``servers.tcp.
+    #: RelayTurn``): a console's login may take a millisecond longer, a game's frames must not.
     yields_to_relay = True
 
     def __init__(

@@ -33,8 +33,9 @@ handshake timeout runs meanwhile, and one that waited ``HANDSHAKE_QUEUE_TIMEOUT`
 the reason logged. A connection that sends nothing holds no slot. Between the batches the event
 loop relays games and serves the consoles already in.
 
-And games go first: a connection whose protocol may wait for the relay (``yields_to_relay``: the
-lobby's) holds its input while the DME's UDP pump is due and has not run (``RelayTurn``).
+And games go first: a connection whose protocol lets the relay go first (``yields_to_relay``: the
+lobby's) and whose input comes while the DME's UDP pump is due runs the pump's turn before its own
+work (``RelayTurn``).
 """
 
 from __future__ import annotations
@@ -83,9 +84,6 @@ STALE_ENTRIES = 256
 #: Seconds between the looks at the sockets of idle connections (``StreamProtocol``'s
 #: ``input_can_wait``): their next input waits up to this long instead of waking the loop at once.
 POLL_INTERVAL = 0.25
-#: Seconds a lobby connection's input waits at most for an overdue relay turn (``RelayTurn``);
-#: the pump's turn comes in the event loop's next batch, so this only bounds a pump that is gone.
-RELAY_TURN_WAIT = 0.1
 #: Idle connections looked at together at most (``select`` on Windows takes 512 sockets); the
 #: others wait on their sockets as usual.
 POLL_MAX = 500
@@ -104,8 +102,8 @@ class StreamProtocol(Protocol):
 
     # Optional (read with ``getattr``): ``handshaking``, true until the key exchange is done, and
     # ``input_can_wait``, true when the last input needed no prompt answer (an idle console's
-    # keepalive), so the next may wait for the shell's poll; ``yields_to_relay``, true when the
-    # input may wait for an overdue turn of the DME's UDP pump (``RelayTurn``).
+    # keepalive), so the next may wait for the shell's poll; ``yields_to_relay``, true when a due
+    # turn of the DME's UDP pump runs before the input is handled (``RelayTurn``).
 
 
 #: ``factory(peer, local, now)``: the protocol object of a connection accepted at ``now``.
@@ -417,11 +415,11 @@ class _Connection:
 
     async def _deferred(self, work: Callable[[], Any], done: Callable[[Any, float], None]) -> None:
         """``work()`` in a worker thread, then ``done(result, now)`` as if input had arrived (after
-        an overdue relay turn, as input is)."""
+        a due relay turn, as input is)."""
         result = await off_loop(work)
         relay = relay_turn() if getattr(self.proto, "yields_to_relay", False) else None
         if relay is not None and relay.due <= trio.current_time():
-            await relay.wait()
+            relay.run_due()
         if self.done or self.nursery is None or self.nursery.cancel_scope.cancel_called:
             return  # the connection is ending
         shell = self.shell
@@ -490,7 +488,7 @@ class _Connection:
                 if self.handshake_done is None:
                     raise _Close("no handshake slot in time (login storm)")
             if relay is not None and relay.due <= clock.current_time():
-                await relay.wait()
+                relay.run_due()
             shell.batching += 1
             try:
                 received(data, clock.current_time())
@@ -655,45 +653,49 @@ class RelayTurn:
     trio runs every task that is ready once per batch, and a task whose deadline passes during a
     batch runs in the next one. In a login storm a batch of lobby handshakes took tens of
     milliseconds, and the DME's UDP pump, due to flush every game's frames, waited for all of it
-    (the relay's p99 added latency went from 8-10 ms to 64-69 ms). So the pump says when it is due
-    (``due_at``: its wait ends then; ``due_now``: it has more to do in the next batch) and when it
-    is not (``clear``), and a connection whose protocol ``yields_to_relay`` that gets input while
-    the pump is due holds it until the pump waits again: at most the one lobby step that was
-    running when the deadline passed delays the relay. One per run (``relay_turn``), shared by every
-    service."""
+    (the relay's p99 added latency went from 8-10 ms to 64-69 ms). So the pump registers its turn
+    (``serve``) and says when it is due (``due_at``: its wait ends then; ``due_now``: it has more to
+    read) and when it is not (``clear``); the first step of a connection whose protocol
+    ``yields_to_relay`` that finds it due runs that turn (``run_due``) before its own work. (Holding
+    the lobby's input until the pump's own task had run cost the lobby an extra batch each time;
+    under the operator console, where trio is Textual's guest, a batch is a turn of asyncio's loop
+    with the console's drawing in between, and logins took twice as long.) One per run
+    (``relay_turn``), shared by every service."""
 
-    __slots__ = ("_free", "_waiting", "due")
+    __slots__ = ("_turn", "due")
 
     def __init__(self) -> None:
-        self.due = math.inf  # from when the lobby waits (inf: never, the pump is not due)
-        self._free = trio.Event()
-        self._waiting = False
+        self.due = math.inf  # from when a lobby step runs the pump's turn (inf: never)
+        self._turn: Callable[[], None] | None = None
+
+    def serve(self, turn: Callable[[], None] | None) -> None:
+        """The pump's turn (None: the pump is gone)."""
+        self._turn = turn
+        self.due = math.inf
 
     def due_at(self, deadline: float) -> None:
-        """The pump waits until ``deadline``: what waited for it goes on meanwhile."""
+        """The pump waits until ``deadline``."""
         self.due = deadline
-        self._release()
 
     def due_now(self) -> None:
-        """The pump runs again in the next batch, before the lobby's input."""
+        """The pump has more to do at once."""
         self.due = -math.inf
 
     def clear(self) -> None:
-        """The pump is not due (it is behind and lets the lobby have a batch, or it is gone)."""
+        """The pump is not due (it is behind and lets the lobby have a batch, or its turn is done)."""
         self.due = math.inf
-        self._release()
 
-    def _release(self) -> None:
-        if self._waiting:
-            self._waiting = False
-            self._free.set()
-            self._free = trio.Event()
-
-    async def wait(self) -> None:
-        """Until the pump waits again, or is not due (at most ``RELAY_TURN_WAIT`` seconds)."""
-        self._waiting = True
-        with trio.move_on_after(RELAY_TURN_WAIT):
-            await self._free.wait()
+    def run_due(self) -> None:
+        """Run the pump's turn here and now (a lobby step that found it due)."""
+        turn = self._turn
+        if turn is None:
+            self.due = math.inf
+            return
+        try:
+            turn()
+        except Exception:
+            self.due = math.inf
+            log.exception("DME: the relay's turn failed (run before a lobby connection's input)")
 
 
 _RELAY_TURN: trio.lowlevel.RunVar[RelayTurn] = trio.lowlevel.RunVar("clank_lan.relay_turn")
