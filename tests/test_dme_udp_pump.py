@@ -129,6 +129,8 @@ def test_the_pump_streams_while_datagrams_come_faster_than_the_aggregation_time(
     assert not pace.streaming
     pace.read(1, False, 1.045)  # 15 ms apart
     assert pace.streaming and pace.wait(0.5) == (AGG, True)
+    assert pace.wait(0.5, 0.015) == pytest.approx((AGG - 0.015, True))  # emptied 15 ms ago
+    assert pace.wait(0.5, 0.030) == (0.0, True)  # a whole aggregation time ago: at once
     pace.read(0, True, 1.055)  # a look-away cut short by a deadline, nothing came: still on
     assert pace.streaming
     pace.read(0, True, 1.065)  # a whole aggregation time without a datagram: over

@@ -221,11 +221,13 @@ class Pace:
         self.last_read = -math.inf
         self.swept = -math.inf  # the last turn that flushed a whole aggregation time early
 
-    def wait(self, delay: float) -> tuple[float, bool]:
+    def wait(self, delay: float, emptied: float = 0.0) -> tuple[float, bool]:
         """How long to sleep before the next turn (``delay``: until the manager's next deadline),
-        and whether to look away meanwhile (True) rather than wake for the socket."""
+        and whether to look away meanwhile (True) rather than wake for the socket. A look-away
+        ends an aggregation time after the socket was last emptied, ``emptied`` seconds ago (what
+        comes meanwhile counts from then): a lobby step may have run the last turn a batch ago."""
         if self.streaming:
-            return min(delay, self.agg), True
+            return max(0.0, min(delay, self.agg - emptied)), True
         return delay, delay <= INPUT_WAIT
 
     def read(self, got: int, looked_away: bool, now: float) -> None:
@@ -299,7 +301,7 @@ class Pump:
                 now = dme.clock()
                 delay = dme.next_deadline() - now
                 if delay > 0:
-                    delay, look_away = self.pace.wait(delay)
+                    delay, look_away = self.pace.wait(delay, now - self.emptied)
                     self.look, self.ran = look_away, False
                     with trio.CancelScope(deadline=trio.current_time() + delay) as scope:
                         state.scope = scope
