@@ -267,12 +267,12 @@ class Pump:
 
     Reading goes a slice at a time, the TCP connections getting a turn between slices, but the
     timer (the flushes) runs once the socket is empty: what a busy relay reads in its later slices
-    came while it looked away, as what it read in the first did, and joins the same flushes. It
-    counts as arrived when the pump began to look away (or woke for the socket), so it leaves
-    within the aggregation time plus the reading; read in a later turn's flushes it waited up to
-    twice the aggregation time, and flushed at every slice it went out a datagram per slice.
-    A relay that cannot empty its socket within an aggregation time flushes anyway, and counts
-    what is left from then.
+    came while it looked away, as what it read in the first did, and joins the same flushes. What
+    is read counts as arrived when a turn last emptied the socket (the earliest it can have come),
+    so it leaves within the aggregation time of its arrival plus the reading; read in a later
+    turn's flushes it waited up to twice the aggregation time, and flushed at every slice it went
+    out a datagram per slice. A relay that cannot empty its socket within an aggregation time
+    flushes anyway, and counts what is left from then.
 
     Games go before lobby work (``servers.tcp.RelayTurn``): the pump says until when it waits,
     and the first lobby step that finds it due (its wait over, or more to read) runs its turn
