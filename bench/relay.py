@@ -21,9 +21,10 @@ Figures (median of ``REPEATS`` windows, with min and max):
 
 * server CPU per delivered frame at 16 worlds (128 players), DME / raw: target <= 1.5x; the
   frame-logging cost, DME with logging on / off: target <= 1.15x; p99 added latency (p99 minus the
-  20 ms aggregation time) and loss. A UDP delivery is timed by the kernel's arrival stamp (Linux,
-  ``SO_TIMESTAMPNS``), a TCP one when it is read: on 2 cores in the storm the load generator read
-  its datagrams up to 10 ms after they came, which is not the relay's latency;
+  20 ms aggregation time) and loss. A delivery is timed by the kernel's arrival stamp (Linux,
+  ``SO_TIMESTAMPNS``; on TCP, that of the last segment read), elsewhere when it is read: on 2 cores
+  in the storm the load generator read its datagrams up to 10 ms after they came, which is not the
+  relay's latency;
 * capacity (``dl``): offered load ramped by worlds until a relay's median loss exceeds 0.1%; the
   capacity is the deliveries/s of its highest step within that; DME / raw: target >= 70%. With 2
   cores the load generators share the machine, so their CPU is printed too.
@@ -197,7 +198,8 @@ def role_raw_server(worlds: int) -> None:
 
 # === load generator ===================================================================================
 def arrival_stamps(sock: socket.socket) -> bool:
-    """Ask the kernel to stamp each datagram ``sock`` receives with its arrival time."""
+    """Ask the kernel to stamp what ``sock`` receives with its arrival time (each datagram; on TCP,
+    each segment, and a read carries the last one's)."""
     if SO_TIMESTAMPNS is None:
         return False
     try:
@@ -217,7 +219,8 @@ def arrived(ancillary: list[tuple[int, int, bytes]]) -> float | None:
 
 
 class Bot:
-    __slots__ = ("core", "gid", "index", "stamped", "tcp", "tcp_buf", "tcp_out", "udp", "world")
+    __slots__ = ("core", "gid", "index", "stamped", "tcp", "tcp_buf", "tcp_out", "tcp_stamped", "udp")
+    __slots__ += ("world",)
 
     def __init__(self, gid: int, world: int, index: int) -> None:
         self.gid = gid
@@ -230,6 +233,7 @@ class Bot:
         self.udp.bind((console_address(gid), 0))  # each console its own address, as on a LAN
         self.udp.setblocking(False)
         self.stamped = arrival_stamps(self.udp)
+        self.tcp_stamped = False
         self.tcp_buf = bytearray()
         self.tcp_out = bytearray()
 
@@ -326,6 +330,7 @@ class Load:
             )
             bot.tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             bot.tcp.setblocking(False)
+            bot.tcp_stamped = arrival_stamps(bot.tcp)
             self.sel.register(bot.tcp, selectors.EVENT_READ, (bot, "tcp"))
             self.sel.register(bot.udp, selectors.EVENT_READ, (bot, "udp"))
             bot.core.start()
@@ -467,12 +472,18 @@ class Load:
                         elif len(d) >= STAMP.size:
                             win.on_stamp(d, 0, at)
                 else:
-                    data = bot.tcp.recv(262144)
+                    stamp = None
+                    if bot.tcp_stamped:  # the arrival of the last segment read: no earlier than any
+                        data, ancillary, _flags, _addr = bot.tcp.recvmsg(262144, 64)
+                        stamp = arrived(ancillary)
+                    else:
+                        data = bot.tcp.recv(262144)
                     if not data:
                         raise SystemExit(f"bot {bot.gid}: DME closed the connection")
                     buf = bot.tcp_buf
                     buf += data
-                    del buf[: scan_frames(buf, win, now)]
+                    at = now if stamp is None else stamp - (time.time() - now)
+                    del buf[: scan_frames(buf, win, at)]
         lat = sorted(win.latencies)
 
         def pct(q: float) -> float:
