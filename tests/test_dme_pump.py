@@ -102,8 +102,9 @@ def test_a_frame_read_late_brings_its_receivers_flush_forward():
     the aggregation time of when it could have arrived, and takes the TCP frame along."""
     net, (a, b) = room(2)
     t0 = net.clock()
+    a.conn.data_received(b"", t0 + 0.012)  # a's connection was read then (nothing came)
     a.core.send_broadcast(b"\x00\x03state")
-    a.conn.data_received(a.core.outbox.take(), t0 + 0.015)  # b's flush: t0 + 15 + 20 ms
+    a.conn.data_received(a.core.outbox.take(), t0 + 0.015)  # b's flush: t0 + 12 + 20 ms
     net.dme.datagrams_received([(movement(a, b"late"), a.addr)], t0 + 0.019, since=t0)
     net.dme.on_timer(t0 + AGG - 0.001)
     assert delivered(net) == {} and not b.conn.outbox.take()
@@ -112,6 +113,32 @@ def test_a_frame_read_late_brings_its_receivers_flush_forward():
     assert b.conn.outbox.take()  # the TCP frame went with it, 5 ms early
     net.dme.on_timer(t0 + 0.035)
     assert delivered(net) == {}  # nothing is left for the flush that was superseded
+
+
+def test_a_tcp_frame_counts_from_when_its_connection_was_last_read():
+    """As a datagram counts from when the UDP socket was emptied, a frame on a player's TCP
+    connection counts from the previous read of it: read late (the event loop busy), it does not
+    wait a whole aggregation time more, and after a quiet spell it goes at once."""
+    net, (a, b) = room(2)
+    t0 = net.clock()
+    a.conn.data_received(b"", t0 + 1.0)  # a quiet second: the connection was read at its end
+    a.core.send_broadcast(b"\x00\x03soon")
+    a.conn.data_received(a.core.outbox.take(), t0 + 1.005)
+    net.dme.on_timer(t0 + 1.005 + AGG - 0.006)
+    assert not b.conn.outbox.take()  # came after t0 + 1.0: due then + 20 ms
+    net.dme.on_timer(t0 + 1.0 + AGG)
+    assert b.conn.outbox.take()
+    b.core.send_broadcast(b"\x02\x09moving", udp=True)  # a's UDP queue: due in 20 ms
+    net.dme.datagrams_received([(b.core.udp_out.pop(), b.addr)], t0 + 3.0)
+    a.core.send_broadcast(b"\x00\x03after-a-quiet-spell")
+    a.conn.data_received(a.core.outbox.take(), t0 + 3.0)
+    # at once (it may have waited in the socket for two seconds), by itself: the UDP queues keep
+    # their time, and nothing is due before it
+    assert b.conn.outbox.take()
+    net.dme.on_timer(t0 + 3.0 + AGG - 0.001)
+    assert delivered(net) == {}
+    net.dme.on_timer(t0 + 3.0 + AGG)
+    assert delivered(net) == {a.addr: [b"\x02\x09moving"]}
 
 
 def test_relayed_frames_are_counted_when_they_leave():

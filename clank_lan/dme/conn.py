@@ -100,6 +100,9 @@ class DmeConnection:
         self.udp_connect_hash: bytes | None = None
         self.created = now
         self.last_rx = now
+        #: When this connection's input was last read: what the next read brings came after that
+        #: (the socket was emptied), and relayed frames count their aggregation time from then.
+        self.read_at = now
         limits = manager.limits
         self.relay_bucket = TokenBucket(limits.relay_frames_per_second, limits.relay_burst, now)
         self.next_echo: float | None = None
@@ -114,12 +117,17 @@ class DmeConnection:
 
     # --- StreamProtocol ------------------------------------------------------------------------
     def data_received(self, data: bytes, now: float) -> None:
+        """Input read at ``now``. A relayed frame counts as arrived when the previous input was
+        read (the earliest it can have come), as a datagram counts from when the UDP socket was
+        emptied: read late (the event loop busy with a login storm), it does not wait a whole
+        aggregation time more; after a quiet spell it goes at once."""
         before = self.link.frames_in
+        since, self.read_at = self.read_at, now
         try:
             for ev in self.rt.receive(data):
                 if isinstance(ev, RawApp):  # (logged by the endpoint)
                     if self.rt.ready:
-                        self.manager.relay(self, ev.raw, False, now)
+                        self.manager.relay(self, ev.raw, False, now, since=since)
                     else:
                         log.debug("%s: %s before the handshake completed, dropped", self.label, ev.raw.name)
                 elif isinstance(ev, FrameIn):
@@ -389,13 +397,17 @@ class DmeConnection:
         else:
             self.manager.send_datagram(datagram_frame, self.udp_addr)
 
-    def queue_tcp(self, frame: bytes, now: float) -> None:
+    def queue_tcp(self, frame: bytes, since: float, now: float) -> None:
+        """Queue a frame that came no earlier than ``since``, to go out an aggregation time after
+        that. One that has waited that long already (read late, or the first after a quiet spell)
+        goes at once, with what is queued before it: sent by itself, without waking the UDP pump
+        for a flush of every queue (the UDP queue keeps its own time)."""
         self.tcp_q.append(frame)
         self.tcp_q_bytes += len(frame)
-        if self.tcp_q_bytes > QUEUE_LIMIT:
-            self._flush_tcp()  # the outbox bounds what a slow reader may hold
+        if self.tcp_q_bytes > QUEUE_LIMIT or since + self.agg <= now:
+            self._flush_tcp()  # (the outbox bounds what a slow reader may hold)
         else:
-            self.flush_by(now + self.agg)
+            self.flush_by(since + self.agg)
 
     def queue_udp(self, frame: bytes, now: float) -> bool:
         if self.udp_q_bytes + len(frame) > QUEUE_LIMIT:

@@ -572,10 +572,10 @@ class DmeManager:
         logged = log_it and src.link.frame_log.enabled()
         if world.mixed:
             other = self._translate(world, src, body, h)
-            sent, translated = self._deliver_mixed(src, targets, skip, flag, frame, other, udp, base)
+            sent, translated = self._deliver_mixed(src, targets, skip, flag, frame, other, udp, base, now)
         else:
             other, translated = None, []
-            sent = self._deliver(targets, skip, flag, frame, udp, base, logged)
+            sent = self._deliver(targets, skip, flag, frame, udp, base, logged, now)
         if logged:
             # one record per frame sent out, naming its receivers (not one per receiver: a world
             # of eight would write the log seven times over)
@@ -593,6 +593,7 @@ class DmeManager:
         udp: bool,
         base: float,
         listed: bool,
+        now: float,
     ) -> list[DmeConnection]:
         """Queue ``frame`` for each target that takes ``flag`` (the hot loop of the relay); returns
         the receivers when ``listed`` (for the frame log), else an empty list."""
@@ -622,7 +623,7 @@ class DmeManager:
             for t in targets:
                 if t is skip or not t.recv_flags & flag:
                     continue
-                t.queue_tcp(frame, base)
+                t.queue_tcp(frame, base, now)
                 n += 1
                 if listed:
                     got.append(t)
@@ -639,6 +640,7 @@ class DmeManager:
         other: bytes | None,
         udp: bool,
         base: float,
+        now: float,
     ) -> tuple[list[DmeConnection], list[DmeConnection]]:
         """``_deliver`` for a world where some talk clear and some encrypt: receivers that talk the
         other way than ``src`` get ``other`` (None: it could not be made, they get nothing).
@@ -656,7 +658,7 @@ class DmeManager:
                     continue
                 out, to = other, translated
             if not udp:
-                t.queue_tcp(out, base)
+                t.queue_tcp(out, base, now)
             elif t.udp_addr is None:
                 stats.dropped_no_udp += 1
                 continue
