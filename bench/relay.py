@@ -48,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -246,6 +247,7 @@ class Window:
     counted: set[int] = field(default_factory=set)  # their sequence numbers
     received: int = 0  # deliveries of those messages
     latencies: list[float] = field(default_factory=list)
+    tcp_latencies: list[float] = field(default_factory=list)  # those of the TCP deliveries alone
     by_hash: dict[bytes, float] = field(default_factory=dict)  # encrypted frames: hash -> sent time
 
     def on_stamp(self, data: bytes | bytearray, off: int, now: float) -> None:
@@ -483,11 +485,16 @@ class Load:
                     buf = bot.tcp_buf
                     buf += data
                     at = now if stamp is None else stamp - (time.time() - now)
+                    counted = len(win.latencies)
                     del buf[: scan_frames(buf, win, at)]
+                    win.tcp_latencies += win.latencies[counted:]
         lat = sorted(win.latencies)
 
-        def pct(q: float) -> float:
+        def pct(q: float, lat: list[float] = lat) -> float:
             return lat[min(len(lat) - 1, int(q / 100 * len(lat)))] * 1000 if lat else float("nan")
+
+        tcp = sorted(win.tcp_latencies)
+        udp = sorted((Counter(lat) - Counter(tcp)).elements())
 
         expected = win.sent * (PLAYERS_PER_WORLD - 1)
         wall = max(mark_times[1] - mark_times[0], 1e-3)  # when the marks were read (a stall shows)
@@ -500,6 +507,8 @@ class Load:
             "deliveries_per_s": win.received / seconds,
             "p50_ms": pct(50),
             "p99_ms": pct(99),
+            "p99_udp_ms": pct(99, udp),
+            "p99_tcp_ms": pct(99, tcp),
             "relay_cpu": (relay_cpu[1] - relay_cpu[0]) / wall,
             "load_cpu": (load_cpu[1] - load_cpu[0]) / wall,
         }
