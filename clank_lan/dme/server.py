@@ -9,7 +9,9 @@ flushes. While a game streams (datagrams more often than once an aggregation tim
 not wake for each datagram at all: it looks away for an aggregation time and reads what came
 meanwhile, whose flushes are then due (a wake-up costs far more than relaying a frame: one
 8-player game took 40 % less CPU). Only when the socket would block does a second task wait for
-it (and keep the order). A bad datagram is logged by the manager and never stops the port.
+it (and keep the order). A bad datagram is logged by the manager and never stops the port. When
+the pump is due while the lobby keeps the event loop busy, the first lobby step runs the pump's
+turn before its own work (``Pump``, ``servers.tcp.RelayTurn``).
 """
 
 from __future__ import annotations
