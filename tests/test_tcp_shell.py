@@ -591,8 +591,17 @@ async def test_a_failing_relay_turn_is_logged_and_the_lobby_goes_on(autojump_clo
 
 async def test_a_relay_that_is_gone_is_not_run(autojump_clock):
     order: list[str] = []
-    turn = _relay(order, "now")
-    turn.serve(None)  # the DME stopped
+    turn = tcp.relay_turn()
+
+    def pump_turn() -> None:
+        order.append("relay")
+        turn.clear()
+
+    turn.serve(pump_turn)
     turn.due_now()
-    await _exchange(Lobbyish(order), b"hello", b"HELLO")
-    assert order == ["hello"] and turn.due == math.inf
+    turn.gone(lambda: None)  # another pump's end leaves this one's turn in place
+    await _exchange(Lobbyish(order), b"one", b"ONE")
+    turn.gone(pump_turn)  # the DME stopped
+    turn.due_now()
+    await _exchange(Lobbyish(order), b"two", b"TWO")
+    assert order == ["relay", "one", "two"] and turn.due == math.inf

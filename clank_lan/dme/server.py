@@ -260,7 +260,7 @@ async def _udp_pump(state: _Udp) -> None:
     try:
         await pump.run()
     finally:
-        state.turn.serve(None)
+        state.turn.gone(pump.run_due)
 
 
 class Pump:

@@ -668,10 +668,16 @@ class RelayTurn:
         self.due = math.inf  # from when a lobby step runs the pump's turn (inf: never)
         self._turn: Callable[[], None] | None = None
 
-    def serve(self, turn: Callable[[], None] | None) -> None:
-        """The pump's turn (None: the pump is gone)."""
+    def serve(self, turn: Callable[[], None]) -> None:
+        """The pump's turn, from now on."""
         self._turn = turn
         self.due = math.inf
+
+    def gone(self, turn: Callable[[], None]) -> None:
+        """The pump whose turn this was is gone (another one's, served since, stays)."""
+        if self._turn == turn:
+            self._turn = None
+            self.due = math.inf
 
     def due_at(self, deadline: float) -> None:
         """The pump waits until ``deadline``."""
