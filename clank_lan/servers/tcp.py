@@ -302,6 +302,7 @@ class _Connection:
         "handshaking",
         "nursery",
         "proto",
+        "relay",
         "shell",
         "sock",
         "stream",
@@ -325,6 +326,8 @@ class _Connection:
         self.handshake_turn: HandshakeTurn | None = None  # awaited before the first input is handled
         self.handshake_done: Callable[[], None] | None = None  # the slot's release, while held
         self.handshaking = True  # until the protocol's ``handshaking`` is false after some input
+        #: The run's ``RelayTurn`` when the protocol lets the relay go first (the lobby's), else None.
+        self.relay = relay_turn() if getattr(proto, "yields_to_relay", False) else None
 
     def end(self, why: str) -> None:
         if self.ended is None:
@@ -417,7 +420,7 @@ class _Connection:
         """``work()`` in a worker thread, then ``done(result, now)`` as if input had arrived (after
         a due relay turn, as input is)."""
         result = await off_loop(work)
-        relay = relay_turn() if getattr(self.proto, "yields_to_relay", False) else None
+        relay = self.relay
         if relay is not None and relay.due <= trio.current_time():
             relay.run_due()
         if self.done or self.nursery is None or self.nursery.cancel_scope.cancel_called:
@@ -467,7 +470,7 @@ class _Connection:
         received, next_deadline = proto.data_received, proto.next_deadline
         clock = trio.lowlevel.current_clock()  # what ``trio.current_time`` reads, one call shorter
         wait_readable = trio.lowlevel.wait_readable
-        relay = relay_turn() if getattr(proto, "yields_to_relay", False) else None
+        relay = self.relay
         while True:
             if sock is not None:
                 if getattr(proto, "input_can_wait", False) and shell.can_park():

@@ -337,6 +337,10 @@ class BinaryMessageType(enum.IntEnum):
     BROADCAST = 0
     TARGET = 1
     BROADCAST_ACROSS_ENTIRE_UNIVERSE = 2
+    # the "Deprecated0" variants, meaning the same
+    DEPRECATED_BROADCAST = 3
+    DEPRECATED_TARGET = 4
+    DEPRECATED_BROADCAST_ACROSS_ENTIRE_UNIVERSE = 5
 
 
 class TextFilterType(enum.IntEnum):

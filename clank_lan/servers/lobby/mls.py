@@ -16,7 +16,13 @@ from clank_lan.protocol.medius import CodecContext, MediusMessage, UnknownMessag
 from clank_lan.protocol.medius import lobby as ml
 from clank_lan.protocol.medius import session as ms
 from clank_lan.protocol.medius import social as mso
-from clank_lan.protocol.medius.enums import CallbackStatus, ChatMessageType, PlayerStatus, UserAction
+from clank_lan.protocol.medius.enums import (
+    BinaryMessageType,
+    CallbackStatus,
+    ChatMessageType,
+    PlayerStatus,
+    UserAction,
+)
 from clank_lan.servers.lobby.app import Link, MediusApp, codec_context, handles, page
 from clank_lan.servers.lobby.common import CommonHandlers
 from clank_lan.servers.lobby.mls_clans import ClanHandlers
@@ -394,9 +400,12 @@ class MlsApp(GameHandlers, ClanHandlers, FileHandlers, SocialHandlers, CommonHan
     @handles(ml.BinaryMessage)
     def binary(self, conn: Link, req, now: float) -> None:
         s: Session = conn.session
-        if req.message_type in (1, 4):  # a target
+        B = BinaryMessageType
+        to_one = req.message_type in (B.TARGET, B.DEPRECATED_TARGET)
+        universe = (B.BROADCAST_ACROSS_ENTIRE_UNIVERSE, B.DEPRECATED_BROADCAST_ACROSS_ENTIRE_UNIVERSE)
+        if to_one:
             targets = self._chat_targets(s, ChatMessageType.WHISPER, req.target_account_id)
-        elif req.message_type in (2, 5):
+        elif req.message_type in universe:
             targets = self._chat_targets(s, ChatMessageType.BROADCAST_ACROSS_ENTIRE_UNIVERSE, 0)
         else:
             targets = self._chat_targets(s, ChatMessageType.BROADCAST, 0)
@@ -406,7 +415,7 @@ class MlsApp(GameHandlers, ClanHandlers, FileHandlers, SocialHandlers, CommonHan
             message_type=req.message_type,
             payload=req.payload,
         )
-        self._forward(targets, fwd, shared=req.message_type not in (1, 4))  # 1, 4: to one player
+        self._forward(targets, fwd, shared=not to_one)
 
     def _forward(self, targets: list[Session], msg: MediusMessage, shared: bool) -> None:
         """``msg`` to the MLS connections of ``targets``, encoded once per codec context; a line
