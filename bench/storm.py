@@ -17,11 +17,14 @@ generator sends late, and what it reads after the window's drain time counts as 
 
 Phase 2, the operator console: the real TUI (``ClankApp``) in this process, driven by Textual's
 Pilot, with the engine as its trio guest (what ``clank-lan serve`` runs by default), frame logging
-ON, the same 16 worlds relaying. The consoles log in at once again and each then chats in the
-lobby every ``--chat-every`` (5) s; meanwhile digit keys switch tabs and ``status`` + Enter runs on
-the command line. Key latency: from ``pilot.press`` until the screen shows it (the tab switched,
-the answer in the output pane) and the screen has been refreshed (see ``KeyTimer``). Its baseline
-is the same keys with the engine idle (no console connected, no traffic), measured in the same run.
+ON, the same 16 worlds relaying. Before any console logs in, two relay windows give the console's
+own cost to the games: nobody at the keys, then keys pressed every 0.2 s (each tab switch lays out
+and draws the whole screen, in the thread the relay shares). The consoles then log in at once again
+and each chats in the lobby every ``--chat-every`` (5) s; meanwhile digit keys switch tabs and
+``status`` + Enter runs on the command line. Key latency: from ``pilot.press`` until the screen
+shows it (the tab switched, the answer in the output pane) and the screen has been refreshed (see
+``KeyTimer``). Its baseline is the same keys with the engine idle (no console connected, no
+traffic), measured in the same run, and they are printed with the games relaying too.
 
 Targets (issue 11): every login completes, login p99 <= 2 s, relay loss 0 and p99 added latency
 <= 10 ms during the storm, key presses answered within 100 ms. When the baseline relay already
@@ -97,6 +100,7 @@ KEY_GAP = 0.2  # seconds between key presses
 KEYS_IDLE = 10  # key presses with the engine idle (the baseline)
 KEY_SECONDS = 8.0  # how long keys are pressed while the consoles log in and chat
 KEY_WAIT = 5.0  # a key press not shown on screen within this is counted as lost
+CALM_SECONDS = 2.5  # phase 2's relay windows before the storm: nobody at the keys, then tab switches
 #: Worlds and players wait between windows: neither may expire meanwhile (as in bench/relay.py).
 #: (``Server`` puts DNAS and the web board on free ports.)
 EXTRA_TOML = "[timeouts]\ndme_client = 3600.0\ndme_empty_world = 3600.0\n"
@@ -591,7 +595,8 @@ def console_phase(args, shape: Shape, worlds: int, consoles: int, tmp: Path, wor
     paths = Paths(config=sargs.config, data=sargs.data, log=log_file)
     factory = partial(serve, config, sargs, sargs.data, paths=paths, tui=True)
     app = ClankApp(factory, paths=paths)
-    result: dict = {"idle": [], "busy": [], "lost": [], "held": PhaseResult(), "after": PhaseResult()}
+    result: dict = {"idle": [], "games": [], "busy": [], "lost": [], "held": PhaseResult()}
+    result["after"] = PhaseResult()
     names = tuple(f"chat{i:04d}" for i in range(consoles))
 
     async def drive() -> None:
@@ -608,6 +613,11 @@ def console_phase(args, shape: Shape, worlds: int, consoles: int, tmp: Path, wor
             load = await asyncio.to_thread(LoadGen, shape, hello(engine, players))
             try:
                 await asyncio.to_thread(load.window, worlds, 0.5)  # the players join the worlds
+                # the console's own cost to the games, before any console logs in
+                result["calm"] = await asyncio.to_thread(load.window, worlds, CALM_SECONDS)
+                load.start_window(worlds, CALM_SECONDS)
+                await timer.run_for(10_000, CALM_SECONDS, result["games"], result["lost"])
+                result["tabs"] = await asyncio.to_thread(load.end_window)
                 load.start_window(worlds, KEY_SECONDS + 4)  # the keys' time and the logins' end
                 phase = Phase(
                     kind="login", names=names, ports=server.ports, start_at=start_time(0.25 + STORM_LEAD),
@@ -750,7 +760,10 @@ def storm_summary(args, storm: dict, elapsed: float) -> int:
 def summary(args, storm: dict, tui: dict, elapsed: float) -> int:
     held, after = tui["held"], tui["after"]
     print(key_line("keys, engine idle", tui["idle"]))
+    print(key_line("keys, games relaying", tui["games"]))
     print(key_line("keys, logins + chat", tui["busy"]))
+    for key, label in (("calm", "relay, TUI, nobody typing"), ("tabs", "relay, TUI, keys every 0.2 s")):
+        print(relay_line(label, tui[key]))
     print(login_line("logins under the TUI", held, tui["consoles"]))
     errors(held)
     errors(after)
