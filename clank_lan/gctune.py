@@ -25,16 +25,21 @@ import time
 
 log = logging.getLogger("clank_lan.gctune")
 
-#: The collector's thresholds (generation 0, 1, 2) once the appliance is up: CPython's own,
-#: deliberately. What matters to the relay is the longest single pause, and the freeze alone
-#: removes the long one (the headless storm's full collection, about 70 ms of CPU, no longer
-#: happens). Measured with ``bench/storm.py --gc-threshold`` and not adopted: generation 0 ten
-#: times larger (7000, 10, 10) made young collections rarer but each longer (up to 8-14 ms of CPU
-#: against 2-4 ms), no gain in the storm's relay figures; generation 2 ten times larger
-#: (700, 10, 100) changed nothing headless (no full collection happens there during the storm
-#: either way) and under the TUI left 0 full collections instead of 4 (21-84 ms each) in the
-#: 20 s of logins and chat, but the process ended 6-7 MiB larger (104-105 MiB against 98).
-THRESHOLDS: tuple[int, int, int] = (700, 10, 10)
+#: The collector's thresholds (generation 0, 1, 2) once the appliance is up: CPython's for the
+#: young generations, a full collection ten times rarer. What matters to the relay is the longest
+#: single pause. Headless, the freeze alone removes the long one (the storm's full collection,
+#: about 70 ms of CPU, no longer happens either way). Under the operator console it does not:
+#: Textual keeps what it draws (each line of a log pane is a ``Strip`` with seven small caches,
+#: about 16,000 of them with 2,300 lines), and with CPython's (700, 10, 10) the storm bench's
+#: console phase ran 7 full collections (5 of them, 12-117 ms of CPU each, while the 200 consoles
+#: logged in and chatted), each a stall of every game in the one thread. With (700, 10, 100):
+#: none after start-up, relay p99 added under the console 70-167 ms against 91-424 ms (five runs
+#: each, alternated), at 6-9 MiB more at the end (98 -> 104-107 MiB). Cyclic garbage still goes,
+#: at every hundredth middle-generation collection instead of every tenth. Also measured with
+#: ``bench/storm.py --gc-threshold`` and not adopted: generation 0 ten times larger
+#: (7000, 10, 10) made young collections rarer but each longer (up to 8-14 ms of CPU against
+#: 2-4 ms), no gain in the storm's relay figures.
+THRESHOLDS: tuple[int, int, int] = (700, 10, 100)
 
 _tuned = False
 
