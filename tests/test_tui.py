@@ -12,6 +12,7 @@ import logging
 import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, RichLog, Static, TabbedContent
 
 from clank_lan.commands import run_command
@@ -321,6 +322,31 @@ def test_typing_repaints_the_command_line_only_and_a_long_line_scrolls_along(mon
         assert "say abcdefghij" in shown and "XYZ" not in shown
 
     run_app(app, scenario, size=(80, 24))
+
+
+def test_a_focus_move_repaints_the_widgets_it_changes_not_the_whole_screen(monkeypatch):
+    app, _engine = make_app()
+    repainted: list[str] = []
+    refresh = Widget.refresh
+
+    def counted(widget: Widget, *regions, **kwargs):
+        repainted.append(widget.id or type(widget).__name__)
+        return refresh(widget, *regions, **kwargs)
+
+    monkeypatch.setattr(Widget, "refresh", counted)  # the screen's own too
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        table = app.main.query_one("#players-table", DataTable)
+        table.focus()
+        await pilot.pause()
+        repainted.clear()
+        await pilot.press("/")
+        await pilot.pause()
+        assert app.focused is app.main.query_one("#command", Input)
+        assert "command" in repainted and "players-table" in repainted  # both restyled
+        assert app.main.id not in repainted  # Textual's own screen drew everything again
+
+    run_app(app, scenario)
 
 
 def test_games_show_players_with_dme_index_host_title_status():

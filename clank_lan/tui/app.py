@@ -64,7 +64,7 @@ from clank_lan.tui.screens import (
     KickScreen,
     ResultChoice,
 )
-from clank_lan.tui.widgets import CommandLine, PaneLog, StableFooter, sync_table
+from clank_lan.tui.widgets import CommandLine, ConsoleScreen, PaneLog, StableFooter, sync_table
 
 if TYPE_CHECKING:
     from clank_lan.engine import Engine
@@ -259,6 +259,9 @@ class ClankApp(App[int]):
         self._cleanup = ExitStack()
 
     # layout --------------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        return ConsoleScreen(id="_default")
+
     def compose(self) -> ComposeResult:
         yield Header(show_clock=self.show_clock)
         with Horizontal(id="top"):

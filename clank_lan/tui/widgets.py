@@ -14,6 +14,7 @@ from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, RichLog
 
 from clank_lan.commands import commands
@@ -76,6 +77,19 @@ class CommandLine(LineInput):
 
     def action_leave(self) -> None:
         self.app.action_focus_tab()  # type: ignore[attr-defined]
+
+
+class ConsoleScreen(Screen):
+    """The console's main screen, whose focus moves repaint only what the move changes.
+
+    Textual's screen holds the focused widget in a reactive that repaints the whole screen when it
+    changes. The widgets that gain and lose focus restyle and repaint themselves anyway (``:focus``,
+    ``:focus-within``), so that full repaint was a second drawing of everything at every tab switch
+    (the console moves focus into the pane it opens). Without it a tab switch costs about 10 ms
+    less CPU at 160x48 with 200 players (43-91 ms against 53-108 ms, medians per tab, two runs).
+    """
+
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
 
 class StableFooter(Footer):
