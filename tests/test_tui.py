@@ -324,6 +324,39 @@ def test_typing_repaints_the_command_line_only_and_a_long_line_scrolls_along(mon
     run_app(app, scenario, size=(80, 24))
 
 
+def test_a_line_in_a_log_repaints_the_log_only_and_it_keeps_scrolling_to_the_newest(monkeypatch):
+    app, _engine = make_app()
+    layouts: list[str] = []
+    reflow = Screen._refresh_layout
+
+    def counted(screen: Screen, *args, **kwargs):
+        layouts.append(type(screen).__name__)
+        return reflow(screen, *args, **kwargs)
+
+    monkeypatch.setattr(Screen, "_refresh_layout", counted)
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        output = app.main.query_one("#output", RichLog)
+        for n in range(30):  # the pane shows about 8 lines: its scrollbar appears once
+            app.output(f"answer line {n:02d}")
+        await pilot.pause()
+        await pilot.pause()
+        assert output.show_vertical_scrollbar and output.max_scroll_y > 0
+        assert output.scroll_y == output.max_scroll_y and "answer line 29" in screen_text(app)
+        layouts.clear()
+        for n in range(30, 40):
+            app.output(f"answer line {n:02d}")
+            await pilot.pause()
+        await pilot.pause()
+        assert layouts == []  # each line laid the whole screen out again (16 ms at 160x48)
+        assert output.virtual_size.height == 40 and output.scroll_y == output.max_scroll_y
+        shown = screen_text(app)
+        assert "answer line 39" in shown and "answer line 29" not in shown
+        assert output.vertical_scrollbar.window_virtual_size == 40  # the thumb knows the new length
+
+    run_app(app, scenario)
+
+
 def test_a_focus_move_repaints_the_widgets_it_changes_not_the_whole_screen(monkeypatch):
     app, _engine = make_app()
     repainted: list[str] = []

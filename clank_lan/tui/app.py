@@ -64,7 +64,7 @@ from clank_lan.tui.screens import (
     KickScreen,
     ResultChoice,
 )
-from clank_lan.tui.widgets import CommandLine, ConsoleScreen, PaneLog, StableFooter, sync_table
+from clank_lan.tui.widgets import CommandLine, ConsoleScreen, FixedLog, PaneLog, StableFooter, sync_table
 
 if TYPE_CHECKING:
     from clank_lan.engine import Engine
@@ -293,7 +293,7 @@ class ClankApp(App[int]):
                 yield DataTable(id="pending-table", cursor_type="row", zebra_stripes=True)
                 with VerticalScroll(id="tournament-scroll"):
                     yield Static(Text("\n".join(cup.HOW_TO_START)), id="tournament-view")
-        yield RichLog(id="output", max_lines=OUTPUT_LINES, wrap=True)
+        yield FixedLog(id="output", max_lines=OUTPUT_LINES, wrap=True)
         yield CommandLine(
             placeholder="type a command: help, status, kick NAME, bans ... (Enter runs)", id="command"
         )

@@ -112,14 +112,29 @@ class StableFooter(Footer):
         super().bindings_changed(screen)
 
 
-class PaneLog(RichLog):
+class FixedLog(RichLog):
+    """A log of fixed height (the console's are all sized by their layout, never by their lines)
+    whose new lines repaint only itself.
+
+    A line written to a log grows its virtual size, which Textual's widget base declares a layout
+    property: each refresh that followed a write laid the whole screen out again (every console
+    tick with the Chat pane open while consoles chat, and every command's answer). A log whose
+    height does not depend on its lines only needs its scrollbar updated and itself repainted. A
+    scrollbar that appears or goes still lays the screen out (Textual's own reactive does that).
+    """
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    def watch_virtual_size(self, size: Size) -> None:
+        self._scroll_update(size)  # what the layout did for it: the scrollbars and the scroll range
+
+
+class PaneLog(FixedLog):
     """A live pane's log (DNS, Chat, Logs) that draws only while it is on screen.
 
-    A line written to a log grows its height, a layout property: the whole screen was laid out
-    again at the next refresh (about 16 ms of CPU at 160x48) for a line in a tab nobody was
-    looking at, four times a second while consoles chat. What comes while the pane is hidden is
-    kept (no more lines than the pane keeps, each as a function that draws it) and drawn when
-    the pane is shown again, in order, in one layout.
+    What comes while the pane is hidden is kept (no more lines than the pane keeps, each as a
+    function that draws it) and drawn when the pane is shown again, in order: a hidden pane costs
+    no drawing at all, four times a second while consoles chat.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
