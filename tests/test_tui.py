@@ -292,16 +292,22 @@ def test_command_output_scrolls_from_the_keyboard_and_keeps_a_history():
     run_app(app, scenario)
 
 
-def test_typing_repaints_the_command_line_only_and_a_long_line_scrolls_along(monkeypatch):
-    app, _engine = make_app()
-    layouts: list[str] = []
+@pytest.fixture
+def layouts(monkeypatch) -> list[str]:
+    """Every layout of a screen from now on (each lays out and draws the whole screen again)."""
+    seen: list[str] = []
     reflow = Screen._refresh_layout
 
     def counted(screen: Screen, *args, **kwargs):
-        layouts.append(type(screen).__name__)
+        seen.append(type(screen).__name__)
         return reflow(screen, *args, **kwargs)
 
     monkeypatch.setattr(Screen, "_refresh_layout", counted)
+    return seen
+
+
+def test_typing_repaints_the_command_line_only_and_a_long_line_scrolls_along(layouts):
+    app, _engine = make_app()
     start = "say " + "abcdefghij" * 8  # wider than the command line at 80 columns
 
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
@@ -324,16 +330,8 @@ def test_typing_repaints_the_command_line_only_and_a_long_line_scrolls_along(mon
     run_app(app, scenario, size=(80, 24))
 
 
-def test_a_line_in_a_log_repaints_the_log_only_and_it_keeps_scrolling_to_the_newest(monkeypatch):
+def test_a_line_in_a_log_repaints_the_log_only_and_it_keeps_scrolling_to_the_newest(layouts):
     app, _engine = make_app()
-    layouts: list[str] = []
-    reflow = Screen._refresh_layout
-
-    def counted(screen: Screen, *args, **kwargs):
-        layouts.append(type(screen).__name__)
-        return reflow(screen, *args, **kwargs)
-
-    monkeypatch.setattr(Screen, "_refresh_layout", counted)
 
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
         output = app.main.query_one("#output", RichLog)
