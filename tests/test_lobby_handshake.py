@@ -99,6 +99,19 @@ def test_handshake_and_app_round_trip(version, encrypt):
     assert pump(server, client) == [AppMessage(b"\x01\x07hello")]
 
 
+def test_a_line_for_many_may_wait_for_company_and_everything_else_goes_at_once():
+    _app, server, client = make_pair(108, True)
+    client.start()
+    pump(server, client)
+    told: list[str] = []
+    server.outbox.notify = lambda: told.append("now")
+    server.outbox.notify_later = lambda: told.append("later")
+    server.send_app(b"\x01\x07for the channel", shared=True)  # a chat line for everyone in it
+    server.send_app(b"\x01\x07for you", shared=False)
+    assert told == ["later", "now"]
+    assert pump(server, client) == [AppMessage(b"\x01\x07for the channel"), AppMessage(b"\x01\x07for you")]
+
+
 def test_encrypted_session_puts_no_plaintext_on_the_wire():
     _app, server, client = make_pair(110, True)
     client.start()

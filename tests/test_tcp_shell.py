@@ -17,7 +17,7 @@ import trio.testing
 from clank_lan import limit_hits as lh
 from clank_lan.config import LimitSettings
 from clank_lan.protocol.errors import ProtocolError
-from clank_lan.rt.outbox import Outbox
+from clank_lan.rt.outbox import LATER, Outbox
 from clank_lan.servers import tcp
 
 PEER = ("10.0.0.9", 40000)
@@ -112,6 +112,56 @@ async def test_a_peer_that_stops_reading_is_dropped_when_the_outbox_overflows(au
     assert reason == tcp.OVERFLOW_REASON and proto.lost == [reason]
     assert trio.current_time() - start == 4.0
     del theirs
+
+
+async def test_output_that_may_wait_goes_out_once_within_later_with_what_came_meanwhile(autojump_clock):
+    ours, theirs = trio.testing.memory_stream_pair()
+    proto = Echo()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(tcp.run_stream, ours, proto, "test")
+        await trio.testing.wait_all_tasks_blocked()
+        start = trio.current_time()
+        proto.outbox.push_later(b"one ")  # two channel lines for this console, 50 ms apart
+        await trio.sleep(LATER / 2)
+        proto.outbox.push_later(b"two ")
+        assert await theirs.receive_some() == b"one two "  # one write
+        assert trio.current_time() - start == pytest.approx(LATER)
+        # the console's own answer does not wait, and takes what waits with it, in order
+        proto.outbox.push_later(b"three ")
+        asked = trio.current_time()
+        await theirs.send_all(b"now")
+        assert await receive_exactly(theirs, 9) == b"three NOW"
+        assert trio.current_time() == asked
+        await trio.sleep(LATER * 2)  # nothing is left to write when the waiting time is up
+        with trio.move_on_after(LATER):
+            assert await theirs.receive_some() == b"never"
+        nursery.cancel_scope.cancel()
+
+
+async def test_output_that_may_wait_still_overflows_at_once(autojump_clock):
+    ours, theirs = trio.testing.memory_stream_pair()
+    proto = Echo(limit=8)
+    async with trio.open_nursery() as nursery:
+        result: list[str] = []
+        nursery.start_soon(lambda: _collect(result, tcp.run_stream(ours, proto, "test")))
+        await trio.testing.wait_all_tasks_blocked()
+        start = trio.current_time()
+        proto.outbox.push_later(b"x" * 9)
+    assert result == [tcp.OVERFLOW_REASON] and trio.current_time() == start
+    del theirs
+
+
+async def test_output_that_may_wait_for_a_connection_that_ended_is_dropped(autojump_clock):
+    ours, theirs = trio.testing.memory_stream_pair()
+    proto = Echo()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(tcp.run_stream, ours, proto, "test")
+        await trio.testing.wait_all_tasks_blocked()
+        proto.outbox.push_later(b"late")
+        await theirs.aclose()  # the console hangs up before the line goes out
+        await trio.sleep(LATER * 2)  # the shell's batch of waiting output skips it
+    assert proto.lost == ["peer closed the connection"]
+    assert tcp._shell().later == [] and tcp._shell().later_at == math.inf
 
 
 async def test_a_close_whose_output_is_never_read_ends_after_the_grace(autojump_clock):
@@ -605,3 +655,11 @@ async def test_a_relay_that_is_gone_is_not_run(autojump_clock):
     turn.due_now()
     await _exchange(Lobbyish(order), b"two", b"TWO")
     assert order == ["relay", "one", "two"] and turn.due == math.inf
+
+
+def test_an_outbox_without_a_shell_that_waits_is_told_of_output_that_may_wait_as_of_any():
+    box = Outbox()
+    told: list[int] = []
+    box.notify = lambda: told.append(len(box))
+    box.push_later(b"abc")
+    assert told == [3] and box.take() == b"abc"

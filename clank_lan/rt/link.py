@@ -172,21 +172,30 @@ class RtLink:
             self.frame_log.frame(self.peer_label, self.send_dir, rt_id, payload, use, extra=extra)
         return self.cache.encrypt(self.cipher, rt_id, payload, use)
 
-    def send(self, rt_id: int, payload: bytes = b"", ctx: int | bool | None = True) -> None:
-        """Queue one frame of our own on the TCP connection."""
+    def send(
+        self, rt_id: int, payload: bytes = b"", ctx: int | bool | None = True, later: bool = False
+    ) -> None:
+        """Queue one frame of our own on the TCP connection (``later``: it may wait ``LATER`` s
+        for company, see ``Outbox.push_later``)."""
         self.before_send()
-        self.outbox.push(self.encode(rt_id, payload, ctx))
+        wire = self.encode(rt_id, payload, ctx)
+        if later:
+            self.outbox.push_later(wire)
+        else:
+            self.outbox.push(wire)
 
     def send_raw(self, wire: bytes) -> None:
         """Queue wire bytes made elsewhere (a reflected echo) in order with our own frames."""
         self.before_send()
         self.outbox.push(wire)
 
-    def send_app_payload(self, rt_id: int, payload: bytes, fragment, ctx: int | bool | None = True) -> None:
+    def send_app_payload(
+        self, rt_id: int, payload: bytes, fragment, ctx: int | bool | None = True, later: bool = False
+    ) -> None:
         """Send a Medius message, split into PacketFragments when it exceeds 512 bytes; ``ctx`` as
-        for ``encode``."""
+        for ``encode``, ``later`` as for ``send``."""
         if len(payload) <= MEDIUS_MESSAGE_MAXLEN:
-            self.send(rt_id, payload, ctx)
+            self.send(rt_id, payload, ctx, later)
             return
         for piece in fragment(payload, MEDIUS_MESSAGE_MAXLEN):
-            self.send(rt_id, piece, ctx)
+            self.send(rt_id, piece, ctx, later)

@@ -222,14 +222,16 @@ class LobbyConnection:
     def send_app(self, payload: bytes, shared: bool = False) -> None:
         """Queue a Medius message. ``shared``: the same message goes to many consoles (a channel's
         chat line): it is sent under the service's shared key (context 1, as Sony's UYA servers
-        sent SERVER_APP), so the service's ``FrameCache`` encrypts it once for every receiver.
-        Everything else stays under the connection's own key."""
+        sent SERVER_APP), so the service's ``FrameCache`` encrypts it once for every receiver, and
+        it may wait up to ``rt.outbox.LATER`` for company (one write for the lines of a busy
+        channel, not one each). Everything else stays under the connection's own key and is
+        written at once."""
         if self.phase is Phase.CLOSED:
             return
         ctx: int | bool = True
         if shared and self.shared_key and self.link.send_ctx is not None and self.link.keys.game_key:
             ctx = Ctx.RC_SERVER_SESSION
-        self.link.send_app_payload(RT.SERVER_APP, payload, fragment_app, ctx)
+        self.link.send_app_payload(RT.SERVER_APP, payload, fragment_app, ctx, later=shared)
 
     def send_system_message(self, text: str) -> None:
         msg = rtm.ServerSystemMessage(text=text.encode("latin-1", "replace").decode("latin-1"))

@@ -59,7 +59,7 @@ from clank_lan.db.passwords import off_loop
 from clank_lan.protocol.crypto import ps2_rc4
 from clank_lan.protocol.errors import ProtocolError
 from clank_lan.ratelimit import ConnectionCounter, KeyedLimiter
-from clank_lan.rt.outbox import Outbox
+from clank_lan.rt.outbox import LATER, Outbox
 
 log = logging.getLogger("clank_lan.tcp")
 
@@ -131,6 +131,9 @@ class _Shell:
     would block hands the rest to the connection's drain task. So a frame costs one wait for input
     and one ``send``, and a connection one task, not three.
 
+    Output that may wait (``Outbox.push_later``: a chat line for a whole channel) is written by
+    this task ``LATER`` seconds after the first of it came, unless the connection writes sooner.
+
     The same task looks at the sockets of idle connections (``park``) every ``POLL_INTERVAL``.
     """
 
@@ -139,6 +142,8 @@ class _Shell:
         self.seq = 0
         self.stale = 0  # entries of ended connections still in the heap (about)
         self.dirty: list[_Connection] = []
+        self.later: list[_Connection] = []  # output that may wait, written at ``later_at``
+        self.later_at = math.inf
         self.batching = 0  # > 0 while a handler runs: its output is written when it returns
         self.wake = trio.Event()
         self.head = math.inf  # the deadline the task sleeps until
@@ -176,6 +181,25 @@ class _Shell:
             self.dirty.append(conn)
             if not self.batching:
                 self.wake.set()
+
+    def mark_later(self, conn: _Connection) -> None:
+        """``conn`` has output that may wait: written with the next batch of such output, within
+        ``LATER`` seconds (or sooner, with the connection's own output)."""
+        if conn.later or conn.dirty:
+            return
+        conn.later = True
+        self.later.append(conn)
+        if self.later_at == math.inf:
+            self.later_at = trio.current_time() + LATER
+            if self.later_at < self.head:
+                self.wake.set()
+
+    def flush_later(self) -> None:
+        later, self.later, self.later_at = self.later, [], math.inf
+        for conn in later:
+            conn.later = False
+            if not conn.done:
+                conn.flush()
 
     def flush(self) -> None:
         while self.dirty:
@@ -230,7 +254,7 @@ class _Shell:
             while heap and heap[0][1] != heap[0][2].armed_seq:
                 heapq.heappop(heap)
                 self.stale = max(0, self.stale - 1)
-            self.head = min(heap[0][0] if heap else math.inf, self.poll_at)
+            self.head = min(heap[0][0] if heap else math.inf, self.poll_at, self.later_at)
             with trio.move_on_at(self.head):
                 await self.wake.wait()
             if self.wake.is_set():
@@ -250,6 +274,8 @@ class _Shell:
                 for _deadline, seq, conn in due:
                     if seq == conn.armed_seq:
                         conn.on_deadline(now)
+                if now >= self.later_at:
+                    self.flush_later()
                 self.flush()
             except Exception:  # never expected: the task must not die with the run's connections
                 log.exception("connection timers failed")
@@ -300,6 +326,7 @@ class _Connection:
         "handshake_done",
         "handshake_turn",
         "handshaking",
+        "later",
         "nursery",
         "proto",
         "relay",
@@ -319,6 +346,7 @@ class _Connection:
         self.armed_seq = 0
         self.grace_at = math.inf
         self.dirty = False
+        self.later = False  # in the shell's list of output that may wait
         self.draining = False
         self.done = False
         self.ended: str | None = None  # set when the shell itself ends the connection
@@ -357,6 +385,11 @@ class _Connection:
             self.grace_at = trio.current_time() + self.close_grace
             self.rearm()
         self.shell.mark(self)
+
+    def notify_later(self) -> None:
+        """The protocol queued output that may wait (``Outbox.push_later``)."""
+        if not self.done:
+            self.shell.mark_later(self)
 
     def flush(self) -> None:
         """Write what is queued now, without blocking (the rest goes to the drain task); end the
@@ -535,6 +568,7 @@ async def run_stream(
             conn.nursery = nursery
             outbox = proto.outbox
             outbox.notify = conn.notify
+            outbox.notify_later = conn.notify_later
             if len(outbox) or outbox.closing is not None or outbox.overflowed:
                 conn.notify()
                 conn.shell.flush()
@@ -565,7 +599,7 @@ async def run_stream(
         if conn.handshake_done is not None:
             conn.handshake_done()
         conn.shell.forget(conn)
-        proto.outbox.notify = _ignore
+        proto.outbox.notify = proto.outbox.notify_later = _ignore
         if conn.sock is not None:
             conn.sock.detach()  # the descriptor is the stream's: it closes it
         if conn.ended is not None:
