@@ -41,7 +41,7 @@ fuzz: $(STAMP)
 	CLANK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider --timeout=1800 \
 		$(FUZZ_TESTS) $(PYTEST_ARGS)
 
-BENCHES := crypto db login relay pcsx2 idle storm
+BENCHES := crypto db login relay pcsx2 idle storm chat
 
 bench: $(STAMP)
 	status=0; for b in $(BENCHES); do $(BIN)/python bench/$$b.py || status=1; done; exit $$status

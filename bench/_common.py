@@ -346,6 +346,12 @@ class Phase:
     hold: bool = False
     #: With ``hold``: each held client sends a lobby chat line every ``chat_every`` seconds (0: none).
     chat_every: float = 0.0
+    #: With ``chat_every``: clients ``0 .. listeners - 1`` read the lines forwarded to them and note
+    #: when each was said and heard (``PhaseResult.said`` / ``heard``: deliveries and their delays);
+    #: the others take what comes off their sockets unread (a console's own decryption of every
+    #: line it hears is not the server's work, and done in Python for hundreds of consoles it
+    #: would be the bench's bottleneck, not the server).
+    listeners: int = 0
     #: Added to the client index to pick its loopback address (keeps it apart from other consoles).
     address_offset: int = 0
 
@@ -360,9 +366,11 @@ class PhaseResult:
     errors: list[str] = field(default_factory=list)
     cpu: float = 0.0  # this worker's CPU seconds during the phase
     chats: int = 0  # chat lines sent (``Phase.chat_every``)
+    said: list[tuple[float, int]] = field(default_factory=list)  # (monotonic, client) of each line said
+    heard: list[tuple[float, float]] = field(default_factory=list)  # (said, heard) of each line received
 
     def merge(self, other: PhaseResult) -> None:
-        for name in ("starts", "lags", "latencies", "ends", "connects", "errors"):
+        for name in ("starts", "lags", "latencies", "ends", "connects", "errors", "said", "heard"):
             getattr(self, name).extend(getattr(other, name))
         self.cpu += other.cpu
         self.chats += other.chats
@@ -395,6 +403,8 @@ class _PhaseRunner:
         self.all_done = trio.Event()
         self.release = trio.Event()
         self.chats = 0
+        self.said: list[tuple[float, int]] = []
+        self.heard: list[tuple[float, float]] = []
 
     def scheduled(self, i: int) -> float:
         """Monotonic time (not trio's) at which client ``i`` is due to start."""
@@ -443,6 +453,7 @@ class _PhaseRunner:
             if not self.phase.hold:
                 self.result.cpu = _cpu_self() - cpu0
             self.result.chats = self.chats
+            self.result.said, self.result.heard = self.said, self.heard
         finally:
             trio.open_tcp_stream = real_open
         return self.result
@@ -483,6 +494,10 @@ class _PhaseRunner:
                 if phase.chat_every:
                     async with trio.open_nursery() as chatting:
                         chatting.start_soon(self.chat, client, i)
+                        if i < phase.listeners:
+                            chatting.start_soon(self.listen, client)
+                        elif phase.listeners:
+                            client.mls.rt.feed = _unread  # the bytes still leave the socket
                         await self.release.wait()
                         chatting.cancel_scope.cancel()
                 else:
@@ -503,13 +518,29 @@ class _PhaseRunner:
         n = 0
         while True:
             n += 1
+            said = time.monotonic()  # one clock for every process of the machine
             try:
-                await client.chat(f"gl hf {n}")
+                await client.chat(f"gl hf {n} {said:.6f}" if self.phase.listeners else f"gl hf {n}")
             except Exception as exc:
                 self.result.errors.append(f"chat failed: {type(exc).__name__}: {exc}")
                 return
             self.chats += 1
+            if self.phase.listeners:
+                self.said.append((said, i))
             await trio.sleep(every)
+
+    async def listen(self, client) -> None:
+        """Note each chat line forwarded to this client: when it was said (in its text) and heard."""
+        from clank_lan.client.lobby import LobbyClosed
+
+        while True:
+            try:
+                msg = await client.next_chat(timeout=3600)
+            except LobbyClosed:
+                return
+            text = getattr(msg, "text", "")
+            if text.startswith("gl hf "):
+                self.heard.append((float(text.rsplit(" ", 1)[1]), time.monotonic()))
 
     async def echo(self, i: int) -> None:
         import trio
@@ -534,6 +565,10 @@ class _PhaseRunner:
             self.result.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             self.finished()
+
+
+def _unread(data: bytes) -> tuple[()]:
+    return ()
 
 
 async def _run_phase(phase: Phase, index: int, count: int, inq, outq) -> PhaseResult:
