@@ -44,26 +44,27 @@ class Outbox:
         self.notify_later: Callable[[], None] = self._notify_now
 
     def push(self, data: bytes) -> None:
-        if self.overflowed or not data:
-            return
-        self._chunks.append(data)
-        self._size += len(data)
-        if self._size > self.limit:
-            self.overflowed = True
-        self.notify()
+        if self._queue(data):
+            self.notify()
 
     def push_later(self, data: bytes) -> None:
         """Queue ``data`` to be written within ``LATER`` seconds (at once with anything pushed
         meanwhile); an overflow is told at once."""
+        if self._queue(data):
+            if self.overflowed:
+                self.notify()
+            else:
+                self.notify_later()
+
+    def _queue(self, data: bytes) -> bool:
+        """Append ``data``; False when nothing was queued (empty, or the outbox overflowed before)."""
         if self.overflowed or not data:
-            return
+            return False
         self._chunks.append(data)
         self._size += len(data)
         if self._size > self.limit:
             self.overflowed = True
-            self.notify()
-        else:
-            self.notify_later()
+        return True
 
     def _notify_now(self) -> None:
         self.notify()
