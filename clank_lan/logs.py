@@ -11,6 +11,9 @@ queue fills, further records are dropped and counted, and the writer says so in 
 ordinary line). Ordinary log lines share the queue and are also bounded per second, so a flood of
 warnings cannot fill the disk or starve the loop.
 
+A message sent to many consoles at once (a channel's chat line) is one record naming every
+console it went to (``gathered_frames``), not one record per console.
+
 ``shutdown_logging`` flushes and joins the writer (the appliance calls it on the way out; an
 ``atexit`` hook is the safety net). Without a log file (``--ephemeral``) frames are not logged;
 when nothing was set up (tests), they go to the ``clank_lan.frames`` logger at DEBUG, formatted,
@@ -26,6 +29,8 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -345,6 +350,29 @@ class QueuedConsoleHandler(logging.StreamHandler):
 _frame_writer: LogWriter | None = None
 #: The writer of the log file, if any (ordinary lines; closed by ``shutdown_logging``).
 _writer: LogWriter | None = None
+#: While ``gathered_frames`` runs: the frames logged meanwhile by its thread, by everything but
+#: their peer, with their peers in order; and that thread.
+_gathering: dict[tuple, list[str]] | None = None
+_gathering_thread = 0
+
+
+@contextmanager
+def gathered_frames() -> Iterator[None]:
+    """Frames logged inside the block that are the same but for their peer (one message sent to
+    many consoles) become one record whose peer names them all, comma-separated, in order; it is
+    written when the block ends. Other frames of the block are written then too, unchanged. A
+    block inside another is part of the outer one; other threads log as usual."""
+    global _gathering, _gathering_thread
+    if _gathering is not None:
+        yield
+        return
+    _gathering, _gathering_thread = {}, threading.get_ident()
+    try:
+        yield
+    finally:
+        gathered, _gathering = _gathering, None
+        for (service, direction, rt_id, payload, ctx, null, extra), peers in gathered.items():
+            FrameLogger(service).frame(",".join(peers), direction, rt_id, payload, ctx, null, extra)
 
 
 class FrameLogger:
@@ -369,6 +397,10 @@ class FrameLogger:
         null: bool = False,
         extra: str = "",
     ) -> None:
+        if _gathering is not None and threading.get_ident() == _gathering_thread:
+            key = (self.service, direction, rt_id, bytes(payload), ctx, null, extra)
+            _gathering.setdefault(key, []).append(peer)
+            return
         writer = _frame_writer
         if writer is not None:
             if type(payload) is not bytes:  # a buffer may be reused before the writer formats it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -178,6 +179,57 @@ async def test_a_session_logged_through_the_writer_replays(tmp_path, restore_log
         report = await replay(script, engine)
     assert report.ok, report.format()
     assert len(report.steps) >= 5
+
+
+def test_a_message_sent_to_many_is_one_record_naming_them_all(tmp_path, restore_logging) -> None:
+    path = setup_logging("warning", tmp_path, frames=True)
+    assert path is not None
+    with logs.gathered_frames():
+        for peer in ("C-1", "C-2", "C-3"):
+            FrameLogger("MLS").frame(peer, "send", 0x0A, bytearray(b"line"), 1)
+        FrameLogger("MLS").frame("C-2", "send", 0x0A, b"other", 1)  # not the same frame
+        with logs.gathered_frames():  # part of the outer block
+            FrameLogger("MLS").frame("C-4", "send", 0x0A, b"line", 1)
+        other = threading.Thread(target=lambda: FrameLogger("MAS").frame("C-9", "recv", 7, b"x"))
+        other.start()
+        other.join()
+        FrameLogger("MLS").frame("C-5", "send", 0x0A, b"line", None)  # a console that talks clear
+    FrameLogger("MLS").frame("C-6", "send", 0x0A, b"line", 1)  # after the block: its own record
+    shutdown_logging()
+    records = [(r.peer, r.payload, r.ctx) for r in parse_log(path.read_text())]
+    assert records == [
+        ("C-9", b"x", None),  # another thread logs at once, as usual
+        ("C-1,C-2,C-3,C-4", b"line", 1),
+        ("C-2", b"other", 1),
+        ("C-5", b"line", None),
+        ("C-6", b"line", 1),
+    ]
+    recording = from_hexlog(path.read_text())  # a replay sees each connection's frame
+    assert [(f.conn, f.payload) for f in recording.frames if f.payload == b"line"] == [
+        (peer, b"line") for peer in ("C-1", "C-2", "C-3", "C-4", "C-5", "C-6")
+    ]
+
+
+async def test_a_channel_line_is_logged_once_for_everyone_who_got_it(tmp_path, restore_logging) -> None:
+    path = setup_logging("warning", tmp_path, frames=True)
+    assert path is not None
+    async with running_engine() as engine:
+        ports = ports_of(engine)
+        async with (
+            LobbyClient.open("127.0.0.1", profile("uya"), ports) as alice,
+            LobbyClient.open("127.0.0.1", profile("uya"), ports) as bob,
+            LobbyClient.open("127.0.0.1", profile("uya"), ports) as carol,
+        ):
+            for c, name in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+                await c.login(name, "pw", register=True)
+            await alice.chat("hello, both of you")
+            for c in (bob, carol):
+                assert (await c.next_chat()).text == "hello, both of you"
+    shutdown_logging()
+    records = parse_log(path.read_text())
+    lines = [r for r in records if r.service == "MLS" and b"hello, both of you" in r.payload]
+    assert [r.direction for r in lines] == ["recv", "send"]  # alice's line in, and out once
+    assert len(lines[1].peer.split(",")) == 2  # to bob's and carol's connections
 
 
 def test_the_writer_formats_only_within_its_cpu_budget(tmp_path: Path, monkeypatch) -> None:

@@ -6,7 +6,9 @@ encryption, so a real session log can be replayed as a test (newserv's model). O
     [MAS] C-3 recv CLIENT_APP_TOSERVER(0x0B) len=12 enc=3
     0000 | 0b 0c 00 01 a3 ...                               | ...
 
-The first line is the header: ``[<service>] <peer> <send|recv> <NAME>(0xID) len=N <tags>``. A
+The first line is the header: ``[<service>] <peer> <send|recv> <NAME>(0xID) len=N <tags>``; a
+frame sent to many consoles at once (a channel's chat line) is one record whose ``<peer>`` lists
+them all, comma-separated. A
 tag is ``enc=<ctx>`` (encrypted under that context), ``null=<ctx>`` (flagged, null hash) or
 ``clear``; further ``key=value`` tags may follow (``udp``, ``hash=...``, ``note=...``). The hex
 lines hold the plaintext frame as ``[id][len LE16][payload]`` (id without the 0x80 flag), 16

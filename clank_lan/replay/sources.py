@@ -71,10 +71,12 @@ def from_capture(result: DissectResult, name: str = "capture") -> Recording:
 
 def from_hexlog(text: str, name: str = "log") -> Recording:
     """Every TCP frame record of a frame log (the DME's aux-UDP records, tagged ``udp``, are game
-    traffic, as in ``from_capture``); ProtocolError on a record whose hex is inconsistent."""
+    traffic, as in ``from_capture``); a record naming several peers (one message sent to many
+    consoles) is the frame of each of their connections. ProtocolError on a record whose hex is
+    inconsistent."""
     frames = [
         Recorded(
-            conn=r.peer,
+            conn=peer,
             service=r.service,
             direction=r.direction,
             rt_id=r.rt_id & ID_MASK,
@@ -84,6 +86,7 @@ def from_hexlog(text: str, name: str = "log") -> Recording:
         )
         for r in parse_log(text)
         if "udp" not in r.tags
+        for peer in r.peer.split(",")
     ]
     return Recording(name, frames, [])
 

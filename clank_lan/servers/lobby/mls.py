@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from clank_lan.events import ChatLine
+from clank_lan.logs import gathered_frames
 from clank_lan.protocol import rt_messages as rtm
 from clank_lan.protocol.medius import CodecContext, MediusMessage, UnknownMessage, encode_app
 from clank_lan.protocol.medius import lobby as ml
@@ -421,14 +422,15 @@ class MlsApp(GameHandlers, ClanHandlers, FileHandlers, SocialHandlers, CommonHan
         """``msg`` to the MLS connections of ``targets``, encoded once per codec context; a line
         for many (``shared``) is also encrypted once, under the service's shared key."""
         encoded: dict[CodecContext, bytes] = {}
-        for t in targets:
-            for c in t.connections:
-                if getattr(c, "app", None) is self:
-                    ctx = codec_context(c)
-                    payload = encoded.get(ctx)
-                    if payload is None:
-                        payload = encoded[ctx] = encode_app(msg, ctx)
-                    c.send_app(payload, shared)
+        with gathered_frames():  # one frame log record for the line, naming every receiver
+            for t in targets:
+                for c in t.connections:
+                    if getattr(c, "app", None) is self:
+                        ctx = codec_context(c)
+                        payload = encoded.get(ctx)
+                        if payload is None:
+                            payload = encoded[ctx] = encode_app(msg, ctx)
+                        c.send_app(payload, shared)
 
     # players -------------------------------------------------------------------------------
     @handles(mso.PlayerInfoRequest)
