@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from clank_lan.protocol.hexlog import format_frame, frame_body, frame_head
+from clank_lan.protocol.hexlog import format_frame
 from clank_lan.ratelimit import TokenBucket
 
 FRAMES = logging.getLogger("clank_lan.frames")
@@ -58,10 +58,6 @@ CHUNK = 32  # records formatted between two pauses (about 0.3 ms holding the GIL
 #: echoes of idle consoles: the same record every second, only the timestamp differs).
 FORMAT_CACHE_PAYLOAD = 64
 FORMAT_CACHE_SIZE = 1024
-#: Larger frames keep their hex lines for the next records of the same frame to another console
-#: (a channel's chat line, one record per console that gets it: their headers differ, not the hex).
-BODY_CACHE_PAYLOAD = 2048
-BODY_CACHE_SIZE = 64
 DUTY = 0.25  # at most this share of wall time formatting, the rest asleep
 
 
@@ -116,8 +112,6 @@ class LogWriter:
         self._stop = False
         #: Formatted records of small frames by everything but their time (writer thread only).
         self._formatted: dict[tuple, str] = {}
-        #: The hex lines of the last larger frames, by (id, payload) (writer thread only).
-        self._bodies: dict[tuple[int, bytes], str] = {}
         # The stdlib handler only for its file opening and rollover; we write to its stream.
         self._file = logging.handlers.RotatingFileHandler(
             path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
@@ -238,18 +232,9 @@ class LogWriter:
 
     def _format(self, item: tuple) -> str:
         """``format_frame`` of a frame item; small frames from a cache (a pure function of all but
-        the item's time), larger ones with their hex lines from a cache of the last few."""
-        size = len(item[5])
-        if size > FORMAT_CACHE_PAYLOAD:
-            if size > BODY_CACHE_PAYLOAD:
-                return format_frame(*item[1:])
-            frame = (item[4], item[5])
-            body = self._bodies.get(frame)
-            if body is None:
-                if len(self._bodies) >= BODY_CACHE_SIZE:
-                    del self._bodies[next(iter(self._bodies))]  # the oldest
-                body = self._bodies[frame] = frame_body(*frame)
-            return frame_head(*item[1:]) + "\n" + body
+        the item's time)."""
+        if len(item[5]) > FORMAT_CACHE_PAYLOAD:
+            return format_frame(*item[1:])
         key = item[1:]
         text = self._formatted.get(key)
         if text is None:

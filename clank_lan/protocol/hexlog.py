@@ -77,28 +77,10 @@ def format_frame(
     extra: str = "",
 ) -> str:
     """One record: header line plus hex lines, joined by newlines (no trailing newline)."""
-    head = frame_head(service, peer, direction, rt_id, payload, ctx, null, extra)
-    return head + "\n" + frame_body(rt_id, payload)
-
-
-def frame_head(
-    service: str,
-    peer: str,
-    direction: str,
-    rt_id: int,
-    payload: bytes,
-    ctx: int | None = None,
-    null: bool = False,
-    extra: str = "",
-) -> str:
-    """A record's header line."""
     head = f"[{service}] {peer} {direction} {_NAMED[rt_id]} len={len(payload)} {tag_for(ctx, null)}"
-    return f"{head} {extra}" if extra else head
-
-
-def frame_body(rt_id: int, payload: bytes) -> str:
-    """A record's hex lines, joined by newlines: the frame as ``[id][len LE16][payload]``."""
-    return "\n".join(hex_lines(HEADER.pack(rt_id, len(payload)) + payload))
+    if extra:
+        head += " " + extra
+    return "\n".join([head, *hex_lines(HEADER.pack(rt_id, len(payload)) + payload)])
 
 
 @dataclass
