@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -565,6 +566,18 @@ class _PhaseRunner:
             self.result.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             self.finished()
+
+
+def chat_deliveries(
+    result: PhaseResult, listeners: int, since: float = -math.inf, until: float = math.inf
+) -> tuple[int, int, list[float]]:
+    """Of the chat lines said in [since, until): how many, how many deliveries the ``listeners``
+    listening consoles should have had (no console hears itself), and the delays of those they
+    had, sorted (seconds)."""
+    said = [i for t, i in result.said if since <= t < until]
+    expected = sum(listeners - (i < listeners) for i in said)
+    delays = sorted(heard - s for s, heard in result.heard if since <= s < until)
+    return len(said), expected, delays
 
 
 def _unread(data: bytes) -> tuple[()]:

@@ -44,6 +44,7 @@ from bench._common import (
     PhaseResult,
     Server,
     Workers,
+    chat_deliveries,
     cpu_count,
     percentile,
     raise_fd_limit,
@@ -97,15 +98,13 @@ def run(args, workers: Workers, frames: bool, tmp: Path) -> dict:
     talk = PhaseResult()
     for part in (chatting, after):
         talk.merge(part)
-    said = [i for t, i in talk.said if w0 <= t < w1]
-    delays = sorted(heard - s for s, heard in talk.heard if w0 <= s < w1)
-    expected = sum(args.listeners - (i < args.listeners) for i in said)  # no console hears itself
+    said, expected, delays = chat_deliveries(talk, args.listeners, w0, w1)
     cpu = (cpu1 - cpu0) / (w1 - w0)
     failed = len(names) - len(held.latencies) + len(left.errors) + len(names) - len(chatting.latencies)
     return {
-        "frames": frames, "idle": idle, "cpu": cpu, "said": len(said), "expected": expected,
+        "frames": frames, "idle": idle, "cpu": cpu, "said": said, "expected": expected,
         "delivered": len(delays), "delays": delays, "failed": failed,
-        "per_line_us": (cpu - idle) * (w1 - w0) * 1e6 / max(len(said) * (len(names) - 1), 1),
+        "per_line_us": (cpu - idle) * (w1 - w0) * 1e6 / max(said * (len(names) - 1), 1),
         "errors": held.errors + left.errors + talk.errors, "code": code, "problems": problems,
         "dropped": dropped,
     }  # fmt: skip

@@ -73,6 +73,7 @@ from bench._common import (
     PhaseResult,
     Server,
     Workers,
+    chat_deliveries,
     cpu_count,
     cpu_seconds,
     percentile,
@@ -459,10 +460,11 @@ def busy_note(c: dict) -> str:
 
 def chat_line(listeners: int, *parts: PhaseResult) -> str:
     """How the lines said under the TUI reached the listening consoles."""
-    said = [i for part in parts for _t, i in part.said]
-    delays = sorted(h - s for part in parts for s, h in part.heard)
-    heard_by = sum(listeners - (i < listeners) for i in said)  # no console hears itself
-    head = f"  chat under the TUI: {len(said)} lines said; {len(delays):,} of about {heard_by:,} deliveries"
+    talk = PhaseResult()
+    for part in parts:
+        talk.merge(part)
+    said, heard_by, delays = chat_deliveries(talk, listeners)
+    head = f"  chat under the TUI: {said} lines said; {len(delays):,} of about {heard_by:,} deliveries"
     if not delays:
         return f"{head} to the {listeners} listening consoles"
     ms = [percentile(delays, p) * 1000 for p in (50, 99, 100)]
@@ -674,6 +676,7 @@ def console_phase(args, shape: Shape, worlds: int, consoles: int, tmp: Path, wor
     factory = partial(serve, config, sargs, sargs.data, paths=paths, tui=True)
     app = ClankApp(factory, paths=paths)
     result: dict = {"idle": [], "games": [], "busy": [], "lost": [], "held": PhaseResult()}
+    result["listeners"] = min(CHAT_LISTENERS, consoles)
     result["after"] = PhaseResult()
     names = tuple(f"chat{i:04d}" for i in range(consoles))
 
@@ -700,7 +703,7 @@ def console_phase(args, shape: Shape, worlds: int, consoles: int, tmp: Path, wor
                 phase = Phase(
                     kind="login", names=names, ports=server.ports, start_at=start_time(0.25 + STORM_LEAD),
                     title="uya", hold=True, chat_every=args.chat_every, address_offset=CONSOLE_OFFSET,
-                    listeners=min(CHAT_LISTENERS, consoles),
+                    listeners=result["listeners"],
                 )  # fmt: skip
                 held = asyncio.create_task(asyncio.to_thread(workers.hold, phase))
                 await timer.run_for(10_000, KEY_SECONDS, result["busy"], result["lost"])
@@ -852,7 +855,7 @@ def summary(args, storm: dict, tui: dict, elapsed: float) -> int:
         print(relay_line("relay under the TUI", relay) + " (this process: engine, TUI, Pilot)")
     print(f"  chat lines sent: {tui.get('chats', 0)}; key presses not shown within {KEY_WAIT:g} s: "
           f"{len(tui['lost'])}")  # fmt: skip
-    print(chat_line(min(CHAT_LISTENERS, tui['consoles']), held, after))
+    print(chat_line(tui["listeners"], held, after))
     print()
     logins = storm["logins"]
     lat = sorted(logins.latencies)

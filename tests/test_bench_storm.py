@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bench._common import PhaseResult
+from bench._common import PhaseResult, chat_deliveries
 from bench.storm import busy_note, cpu_mark, storm_cpu
 
 
@@ -45,3 +45,11 @@ def test_a_reading_of_this_process_counts_its_own_cpu_and_the_machine_s_ticks():
     assert machine0 is not None and machine1 is not None
     assert 0 <= machine0[0] <= machine1[0] and machine0[1] <= machine1[1]
     assert machine1[0] - machine0[0] <= machine1[1] - machine0[1]
+
+
+def test_chat_deliveries_count_what_the_listeners_should_have_heard_in_the_window():
+    talk = PhaseResult(said=[(1.0, 0), (2.0, 5), (9.0, 1)], heard=[(2.0, 2.25), (1.0, 1.5), (9.0, 9.1)])
+    # 3 listeners: a line of listener 0 reaches 2 of them, one of console 5 all 3
+    assert chat_deliveries(talk, 3, 0.0, 5.0) == (2, 5, [0.25, 0.5])
+    said, expected, delays = chat_deliveries(talk, 3)
+    assert (said, expected) == (3, 7) and delays == pytest.approx([0.1, 0.25, 0.5])
