@@ -18,11 +18,12 @@ logins run, the CPU is accounted: the machine's busy share (``/proc/stat``), the
 login less the relay's share before the storm, and the login clients' (the consoles' own crypto, done
 here by this machine): a machine near 100 % busy is what the login p99 waited for.
 
-Phase 2, the operator console: the real TUI (``ClankApp``) in this process, driven by Textual's
-Pilot, with the engine as its trio guest (what ``clank-lan serve`` runs by default), frame logging
-ON, the same 16 worlds relaying. Before any console logs in, two relay windows give the console's
-own cost to the games: nobody at the keys, then keys pressed every 0.2 s (each tab switch lays out
-and draws the whole screen, in the thread the relay shares). The consoles then log in at once again
+Phase 2, the operator console: a fresh server as in phase 1 (frame logging ON, the same worlds)
+and the real console (``ClankApp``) in this process, driven by Textual's Pilot and attached to
+the server over its line as ``clank-lan serve`` attaches the console it starts (``tui.spawn``).
+Before any console logs in, two relay windows give the console's own cost to the games: nobody
+at the keys, then keys pressed every 0.2 s (each tab switch lays out and draws the whole screen,
+in the console's process; the server builds the rows it is asked for). The consoles then log in at once again
 and each chats in the lobby every ``--chat-every`` (5) s (``CHAT_LISTENERS`` of them read and time
 the lines they hear, printed as the chat's delay; the others take them off their sockets unread, so
 that the simulated consoles' own decryption does not take the appliance's core); meanwhile digit
@@ -39,7 +40,7 @@ when phase 1's storm took over ``STORM_BUDGET`` s, phase 2 runs proportionally f
 Run: ``python bench/storm.py`` (under a minute on 2 cores; other load on the machine adds noise);
 ``--storm-only`` runs phase 1 alone, ``--handshakes N`` sets ``[limits] handshakes_at_once``, and
 ``STORM_STALLS=1`` in the environment prints the server's longest event-loop steps, the DME pump's
-slow calls and the GC pauses (phase 2: this process's); ``--gc off`` leaves the engine's garbage
+slow calls and the GC pauses (phase 2: the console's); ``--gc off`` leaves the engine's garbage
 collector untuned in both phases (no ``clank_lan.gctune``: the comparison run) and
 ``--gc-threshold A,B,C`` tries other thresholds than ``gctune.THRESHOLDS``.
 """
@@ -83,11 +84,12 @@ from bench._common import (
 )
 from bench.relay import AGG_MS, DRAIN, PLAYERS_PER_WORLD, SHAPES, WARMUP, Pair, Shape
 from clank_lan import gctune, serve_options
-from clank_lan.commands import Paths
 from clank_lan.config import load_config
 from clank_lan.logs import setup_logging, shutdown_logging
 from clank_lan.serve import serve
 from clank_lan.tui.app import TABS, ClankApp
+from clank_lan.tui.link import EngineLink
+from clank_lan.tui.wire import LINK_FILE, LinkAddress
 
 CONSOLES = 200
 WORLDS = 16
@@ -601,6 +603,7 @@ class KeyTimer:
         self.pilot = pilot
         self.n = 0
         self.presses: set[asyncio.Task] = set()
+        self.commands: list[float] = []  # the ``status`` + Enter presses alone (they wait for the engine)
 
     async def timed(self, keys: tuple[str, ...], shown) -> float:
         refreshed = asyncio.Event()
@@ -641,7 +644,9 @@ class KeyTimer:
             command.value = "status"
             lines = len(output.lines)
             try:
-                return await self.timed(("enter",), lambda: len(output.lines) > lines + 1)
+                ms = await self.timed(("enter",), lambda: len(output.lines) > lines + 1)
+                self.commands.append(ms)
+                return ms
             finally:
                 self.send("escape")
         key = TAB_KEYS[self.n % len(TAB_KEYS)]
@@ -664,34 +669,28 @@ class KeyTimer:
 
 
 def console_phase(args, shape: Shape, worlds: int, consoles: int, tmp: Path, workers: Workers) -> dict:
-    """The TUI with the engine as its trio guest; keys idle, then during logins and chat."""
-    work = tmp / "tui"
-    work.mkdir()
-    server = Server(work, frames=True, extra_toml=extra_toml(args))
-    cmd = server.command()  # picks the ports, writes the config (nothing is started)
-    sargs = serve_args(cmd[cmd.index("serve") + 1 :])
-    config = load_config(sargs.config)
-    log_file = setup_logging(config.logging.level, sargs.data / "logs", config.logging.frames)  # as serve
-    paths = Paths(config=sargs.config, data=sargs.data, log=log_file)
-    factory = partial(serve, config, sargs, sargs.data, paths=paths, tui=True)
-    app = ClankApp(factory, paths=paths)
+    """The operator console attached to a fresh appliance; keys idle, then during logins and chat."""
+    server = StormServer(
+        tmp / "tui", frames=True, extra_toml=extra_toml(args), worlds=worlds, shape=shape.name,
+        gc_mode=args.gc, gc_threshold=args.gc_threshold,
+    )  # fmt: skip
+    server.workdir.mkdir()
+    server.start()
     result: dict = {"idle": [], "games": [], "busy": [], "lost": [], "held": PhaseResult()}
     result["listeners"] = min(CHAT_LISTENERS, consoles)
     result["after"] = PhaseResult()
     names = tuple(f"chat{i:04d}" for i in range(consoles))
 
-    async def drive() -> None:
+    async def drive(app: ClankApp) -> None:
         async with app.run_test(size=(160, 48)) as pilot:
             deadline = time.monotonic() + 20
-            while app.engine is None:
+            while app.view is None:
                 if time.monotonic() > deadline:
-                    raise RuntimeError("the engine did not start under the TUI")
+                    raise RuntimeError(f"the console did not attach ({app.link_error})")
                 await pilot.pause(0.05)
-            engine = app.engine
-            players = await app.guest.call(make_worlds, engine.dme, worlds, shape)  # in trio: its clock
             timer = KeyTimer(app, pilot)
             await timer.run_for(KEYS_IDLE, KEY_SECONDS, result["idle"], result["lost"])
-            load = await asyncio.to_thread(LoadGen, shape, hello(engine, players))
+            load = await asyncio.to_thread(LoadGen, shape, server.hello())
             try:
                 await asyncio.to_thread(load.window, worlds, 0.5)  # the players join the worlds
                 # the console's own cost to the games, before any console logs in
@@ -706,7 +705,9 @@ def console_phase(args, shape: Shape, worlds: int, consoles: int, tmp: Path, wor
                     listeners=result["listeners"],
                 )  # fmt: skip
                 held = asyncio.create_task(asyncio.to_thread(workers.hold, phase))
+                timer.commands.clear()
                 await timer.run_for(10_000, KEY_SECONDS, result["busy"], result["lost"])
+                result["busy_commands"] = list(timer.commands)
                 result["held"] = await held
                 result["after"] = await asyncio.to_thread(workers.release)
                 result["relay"] = await asyncio.to_thread(load.end_window)
@@ -714,21 +715,27 @@ def console_phase(args, shape: Shape, worlds: int, consoles: int, tmp: Path, wor
             finally:
                 await asyncio.to_thread(load.close)
 
-    print(f"phase 2, the operator console: ClankApp under Textual's Pilot, engine in this process "
-          f"(trio guest), frame logging ON, {worlds} {shape.name} worlds")  # fmt: skip
+    print(f"phase 2, the operator console: {server.describe()} (pid {server.pid}), {worlds} {shape.name} "
+          "worlds; ClankApp under Textual's Pilot in this process, attached to it as 'clank-lan serve' "
+          "attaches its own")  # fmt: skip
     pauses = GcPauses() if os.environ.get("STORM_STALLS") else None
     try:
-        asyncio.run(drive())
+        link = LinkAddress.from_json((server.workdir / "data" / LINK_FILE).read_text())
+        asyncio.run(drive(ClankApp(partial(EngineLink.connect, link), forward_logs=False)))
     finally:
-        shutdown_logging()
+        code = server.stop()
         if pauses is not None:
-            print(f"  this process's GC pauses in phase 2 (STORM_STALLS): {pauses.close()}")
+            print(f"  the console's GC pauses in phase 2 (STORM_STALLS): {pauses.close()}")
+    problems = server.problems()
+    print(f"  server: exit code {code}, {len(problems)} warnings/errors")
+    for line in problems[:5]:
+        print(f"    {line}")
     return result
 
 
 class GcPauses:
-    """``STORM_STALLS=1``: this process's collections while it runs the engine under the TUI (phase
-    2): per generation their count, longest and total CPU ms (wall time would count other programs)."""
+    """``STORM_STALLS=1``: this process's collections while it runs the console (phase 2): per
+    generation their count, longest and total CPU ms (wall time would count other programs)."""
 
     def __init__(self) -> None:
         self.cpu: dict[int, list[float]] = {0: [], 1: [], 2: []}
@@ -787,10 +794,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         thresholds = parse_thresholds(args.gc_threshold) if args.gc_threshold else None
         return role_serve(args.worlds, shape, args.worlds_file, rest, gc_mode=args.gc, thresholds=thresholds)
     raise_fd_limit(6 * args.consoles + 4 * args.worlds * PLAYERS_PER_WORLD + 256)
-    if args.gc == "off":  # phase 2's engine runs in this process
-        gctune.skip()
-    elif args.gc_threshold:
-        gctune.THRESHOLDS = parse_thresholds(args.gc_threshold)
     t0 = time.monotonic()
     print(
         f"clank-lan tournament-start bench: python {sys.version.split()[0]}, {cpu_count()} CPUs, load "
@@ -845,6 +848,12 @@ def summary(args, storm: dict, tui: dict, elapsed: float) -> int:
     print(key_line("keys, engine idle", tui["idle"]))
     print(key_line("keys, games relaying", tui["games"]))
     print(key_line("keys, logins + chat", tui["busy"]))
+    commands = tui.get("busy_commands", [])
+    tabs = list(tui["busy"])
+    for ms in commands:
+        tabs.remove(ms)
+    print(key_line("  of which tab switches", tabs))
+    print(key_line("  and status + Enter", commands) + " (answered by the engine)")
     for key, label in (("calm", "relay, TUI, nobody typing"), ("tabs", "relay, TUI, keys every 0.2 s")):
         print(relay_line(label, tui[key]))
     print(login_line("logins under the TUI", held, tui["consoles"]))
@@ -852,7 +861,7 @@ def summary(args, storm: dict, tui: dict, elapsed: float) -> int:
     errors(after)
     relay = tui.get("relay")
     if relay is not None:
-        print(relay_line("relay under the TUI", relay) + " (this process: engine, TUI, Pilot)")
+        print(relay_line("relay under the TUI", relay) + " (the console and Pilot in this process)")
     print(f"  chat lines sent: {tui.get('chats', 0)}; key presses not shown within {KEY_WAIT:g} s: "
           f"{len(tui['lost'])}")  # fmt: skip
     print(chat_line(tui["listeners"], held, after))

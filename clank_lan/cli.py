@@ -23,6 +23,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "clank_lan.serve",
         "run the appliance (every server, DNS, console)",
     ),
+    "attach": (
+        "clank_lan.tui.attach",
+        "clank_lan.tui.attach",
+        "the operator console of the appliance running on this machine",
+    ),
     "client": (
         "clank_lan.client.cli",
         "clank_lan.client.cli",

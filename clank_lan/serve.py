@@ -28,17 +28,14 @@ from clank_lan.engine import SHUTDOWN_GRACE, Addresses, Engine
 from clank_lan.logs import setup_logging, shutdown_logging
 from clank_lan.net.lan import detect_lan_address
 from clank_lan.net.setup import setup_text
-from clank_lan.serve_options import frozen_dir, prepare
-from clank_lan.tui import run_tui
+from clank_lan.serve_options import default_data_dir, frozen_dir, prepare
+from clank_lan.tui import UI_FAILED
+from clank_lan.tui.feed import logs_to_inbox, terminal_level
+from clank_lan.tui.host import ConsoleHost
+from clank_lan.tui.spawn import failed_text, run_console
+from clank_lan.tui.wire import LINK_FILE
 
 log = logging.getLogger("clank_lan")
-
-
-def default_data_dir() -> Path:
-    """Next to the executable when frozen (PyInstaller), else ./data."""
-    if getattr(sys, "frozen", False):
-        return Path(sys.executable).resolve().parent / "clank-lan-data"
-    return Path("data")
 
 
 def resolve_addresses(config: Config, override: str | None) -> Addresses:
@@ -73,12 +70,10 @@ def run(args: argparse.Namespace) -> int:
     paths = Paths(config=config_path, data=None if args.ephemeral else data_dir, log=log_file)
     use_tui = not args.headless and _interactive()
     try:
-        if use_tui:
-            hold = (lambda: input("Press Enter to close this window.")) if frozen_dir() is not None else None
-            return run_tui(
-                partial(serve, config, args, data_dir, paths=paths, tui=True), paths=paths, hold=hold
-            )
-        return trio.run(partial(serve, config, args, data_dir, paths=paths))
+        status = trio.run(partial(serve, config, args, data_dir, paths=paths, tui=use_tui))
+        if status == UI_FAILED and frozen_dir() is not None:
+            input("Press Enter to close this window.")  # a double-clicked window keeps the reason
+        return status
     except DbError as exc:
         print(f"clank-lan: {exc}", file=sys.stderr)
         return 2
@@ -105,7 +100,9 @@ async def serve(
     tui: bool = False,
     task_status=trio.TASK_STATUS_IGNORED,
 ) -> int:
-    """Run the appliance until it is shut down; ``tui`` leaves the screen and stdin to the TUI."""
+    """Run the appliance until it is shut down; ``tui`` starts the operator console on this
+    terminal (its own process, see ``tui.spawn``). Returns ``UI_FAILED`` when that console failed
+    and the servers then ran on without it until stopped, else 0."""
 
     addresses = resolve_addresses(config, args.address)
     engine = Engine(
@@ -117,30 +114,47 @@ async def serve(
         paths=paths,
     )
 
-    async with trio.open_nursery() as nursery:
-        # Ctrl+C and SIGTERM go to a receiver before any service starts. Without one, trio raises
-        # KeyboardInterrupt inside whatever task runs at that instant, and a library that catches
-        # it there (hypercorn's worker ends its own serving quietly on it) swallows the stop: the
-        # appliance then ran on, deaf to the operator, until killed.
-        started = trio.Event()
-        await nursery.start(_signals, engine, started, nursery.cancel_scope)
+    host = ConsoleHost(engine, link_file=data_dir / LINK_FILE if data_dir is not None else None)
+    status = 0
+    with logs_to_inbox(host.logs, terminal_level()):
+        async with trio.open_nursery() as nursery:
+            # Ctrl+C and SIGTERM go to a receiver before any service starts. Without one, trio
+            # raises KeyboardInterrupt inside whatever task runs at that instant, and a library
+            # that catches it there (hypercorn's worker ends its own serving quietly on it)
+            # swallows the stop: the appliance then ran on, deaf to the operator, until killed.
+            started = trio.Event()
+            await nursery.start(_signals, engine, started, nursery.cancel_scope)
 
-        async def run_engine(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
-            await engine.run(task_status=task_status)
-            nursery.cancel_scope.cancel()  # the engine stopped: end the signal and console tasks
+            async def run_engine(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
+                await engine.run(task_status=task_status)
+                nursery.cancel_scope.cancel()  # the engine stopped: end the signal and console tasks
 
-        await nursery.start(run_engine)
-        started.set()
-        if not tui:
-            print(setup_text(addresses.advertised, engine.port_rules()), flush=True)
-            down = [s for s in engine.services.values() if not s.up]
-            if down:
-                names = ", ".join(s.name.upper() for s in down)
-                print(f"\nNot running: {names} (see the messages above)", flush=True)
-        if not tui and not args.headless and sys.stdin is not None and sys.stdin.isatty():
-            nursery.start_soon(_console, engine)
-        task_status.started(engine)
-    return 0
+            async def operator_console() -> None:
+                nonlocal status
+                assert host.address is not None
+                code = await run_console(host.address)
+                if code == 0:  # the operator quit (the engine is stopping) or it saw the engine stop
+                    await engine.shutdown()
+                    return
+                status = UI_FAILED
+                log.error("the operator console ended with status %d; the servers keep running", code)
+                print(failed_text(code, paths.log if paths is not None else None), flush=True)
+
+            await nursery.start(run_engine)
+            await nursery.start(host.run)
+            started.set()
+            if tui:
+                nursery.start_soon(operator_console)
+            else:
+                print(setup_text(addresses.advertised, engine.port_rules()), flush=True)
+                down = [s for s in engine.services.values() if not s.up]
+                if down:
+                    names = ", ".join(s.name.upper() for s in down)
+                    print(f"\nNot running: {names} (see the messages above)", flush=True)
+                if not args.headless and sys.stdin is not None and sys.stdin.isatty():
+                    nursery.start_soon(_console, engine)
+            task_status.started(engine)
+    return status
 
 
 def _dns_settings(config: Config, args: argparse.Namespace) -> DnsSettings | None:

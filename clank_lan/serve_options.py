@@ -59,6 +59,12 @@ def frozen_dir() -> Path | None:
     return Path(sys.executable).resolve().parent if getattr(sys, "frozen", False) else None
 
 
+def default_data_dir() -> Path:
+    """Next to the executable when frozen (PyInstaller), else ./data."""
+    folder = frozen_dir()
+    return folder / "clank-lan-data" if folder is not None else Path("data")
+
+
 def find_config(explicit: Path | None, *, frozen_dir: Path | None) -> Path | None:
     """The config file to read: ``--config``, else ``clank-lan.toml`` in the working directory,
     else (single binary) the one beside the executable, which a first run writes from the

@@ -1,8 +1,9 @@
 """The operator console driven by Pilot, on a fake engine (tests/tui_fake.py) with a fixed clock.
 
 The first tests are the regressions of issue 12: the ban dialog that killed the appliance, and
-typed text that kicked or banned the wrong player. Each test runs the app the way ``serve`` does
-(Textual's asyncio loop hosting a trio guest), only the engine is a stand-in.
+typed text that kicked or banned the wrong player. Each test runs the app on its line to the
+engine as ``serve`` does (a ``ConsoleHost`` on a loopback port), only the engine is a stand-in
+(run as a trio guest of the test's loop: ``tests/tui_fake.Harness``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from clank_lan.events import ChatLine
 from clank_lan.tui import app as tui_app
 from clank_lan.tui.app import ClankApp
 from clank_lan.tui.screens import BanScreen, BroadcastScreen, ConfirmScreen, HelpScreen, KickScreen
+from clank_lan.tui.view import STORM_EVENTS
 from clank_lan.tui.widgets import PaneLog
 from tests.tui_fake import (
     FakeEngine,
@@ -59,7 +61,7 @@ async def select_player(app: ClankApp, pilot: Pilot, name: str) -> None:
     names = [r[0] for r in rows_of(app, "players-table")]
     table.move_cursor(row=names.index(name))
     await pilot.pause()
-    assert app.selected_player().account_name == name
+    assert app.selected_player() == name
 
 
 # --- regressions: the ban dialog crash and the wrong target -----------------------------------
@@ -183,7 +185,7 @@ def test_an_error_in_the_screen_is_logged_and_the_servers_keep_running(caplog):
             await pilot.press("f1")
             await wait_until(pilot, lambda: app.ui_error is not None, "the error")
         assert isinstance(app.ui_error, RuntimeError)
-        assert app.guest.running and not engine.shutdown_called  # the engine serves on
+        assert app.harness.guest.running and not engine.shutdown_called  # the engine serves on
 
     with pytest.raises(RuntimeError, match="a bug in a dialog"):  # Pilot re-raises it at the end
         run_app(app, scenario)
@@ -439,11 +441,11 @@ def test_panels_are_repainted_only_when_what_they_show_changed(monkeypatch):
 
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
         monkeypatch.setattr(Static, "update", counting)
-        app.refresh_tables()
-        app.refresh_tables()
+        await app.poll_once(full=True)
+        await app.poll_once(full=True)
         assert updated == []
         engine.services["nat"].up = False
-        app.refresh_tables()
+        await app.poll_once(full=True)
         assert set(updated) >= {"services"} and "game-detail" not in updated
         await pilot.pause()
         assert "NAT" in screen_text(app).split("DOWN", 1)[1]
@@ -476,7 +478,7 @@ def test_only_the_table_in_sight_follows_every_refresh_the_others_when_opened_or
         await pilot.press("2")  # Channels
         await pilot.pause()
         engine.player("zed", "10.0.0.50")
-        app.refresh_tables()
+        await app.poll_once(full=True)
         assert str(tabs.get_tab("players").label) == "Players (4)"  # the count follows at once
         assert "zed" not in {r[0] for r in rows_of(app, "players-table")}  # out of sight: not yet
         await pilot.press("1")
@@ -486,7 +488,7 @@ def test_only_the_table_in_sight_follows_every_refresh_the_others_when_opened_or
         await pilot.press("2")
         await pilot.pause()
         engine.player("yan", "10.0.0.51")
-        app.refresh_tables()
+        await app.poll_once(full=True)
         assert "yan" not in {r[0] for r in rows_of(app, "players-table")}
         app.selected_player()  # what F2 and the commands act on is read from the latest rows
         assert "yan" in {r[0] for r in rows_of(app, "players-table")}
@@ -521,15 +523,15 @@ def test_quit_asks_naming_who_is_dropped_then_says_goodbye_to_every_console():
 
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
         await pilot.press("ctrl+c")
-        assert isinstance(app.screen, ConfirmScreen)
+        assert isinstance(app.screen, ConfirmScreen)  # at the key: the count is the latest poll's
         await painted(pilot, app, "3 players online")
         await pilot.press("f2", "f1", "ctrl+c")  # the console's keys are off; no second dialog
         assert isinstance(app.screen, ConfirmScreen) and len(app.screen_stack) == 2
         await pilot.press("n")
         await pilot.pause()
-        assert app.screen is app.main and app.guest.running and not engine.shutdown_called
+        assert app.screen is app.main and app.harness.guest.running and not engine.shutdown_called
         await pilot.press("f10", "enter")
-        await wait_until(pilot, lambda: app.guest.done.is_set(), "the servers to stop")
+        await wait_until(pilot, lambda: app.harness.guest.done.is_set(), "the servers to stop")
 
     run_app(app, scenario)
     assert engine.shutdown_called and app.return_code == 0 and app.ui_error is None
@@ -550,23 +552,25 @@ def test_a_hidden_pane_keeps_its_lines_and_draws_them_when_shown(monkeypatch):
         real_write = chat.write
         monkeypatch.setattr(chat, "write", lambda r, **kw: (drawn.append(r), real_write(r, **kw))[1])
 
-        def say(*texts: str) -> None:
+        async def say(*texts: str) -> None:
             for text in texts:
-                app.events.put(ChatLine(ts=engine.now, group="g", channel="c", sender="amy", text=text))
-            app._tick()
+                app.harness.host.events.put(
+                    ChatLine(ts=engine.now, group="g", channel="c", sender="amy", text=text)
+                )
+            await app.poll_once()
 
-        say(*(f"early {n}" for n in range(8)))
+        await say(*(f"early {n}" for n in range(8)))
         await pilot.pause()
         assert drawn == [] and chat.held == 5 and chat.lines == []
         await pilot.press("7")
         await painted(pilot, app, "early 7")
         assert [str(r).split("  ", 1)[1] for r in drawn] == [f"[c] amy: early {n}" for n in range(3, 8)]
         assert chat.held == 0
-        say("now")
+        await say("now")
         assert str(drawn[-1]).endswith("[c] amy: now") and chat.held == 0
         await pilot.press("1")
         await pilot.pause()
-        say("later")
+        await say("later")
         assert str(drawn[-1]).endswith("[c] amy: now") and chat.held == 1
 
     run_app(app, scenario)
@@ -574,41 +578,44 @@ def test_a_hidden_pane_keeps_its_lines_and_draws_them_when_shown(monkeypatch):
 
 def test_a_storm_of_events_refreshes_the_tables_once_a_second_a_trickle_every_tick(monkeypatch):
     """200 consoles logging in and chatting publish hundreds of events a second: the tables then
-    follow once a second (``FULL_REFRESH``), not at every tick, so the screen's layout work leaves
-    the thread to the consoles; a trickle still shows at the next tick, an operator's action at once.
-    (Time passes by moving the last refresh back: the app's clock is the process's.)"""
+    follow once a second (``FULL_REFRESH``), not at every poll, so the engine builds no rows for
+    nothing and the screen is laid out less; a trickle still shows at the next poll, an operator's
+    action at once. (The console's own timer is paused: each tick here is one awaited poll, and
+    time passes by moving the last full poll back.)"""
     app, engine = make_app()
 
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        app.ticker.pause()
         ticks = [0]
         refreshed: list[int] = []
         real = app.refresh_tables
         monkeypatch.setattr(app, "refresh_tables", lambda: (refreshed.append(ticks[0]), real()))
 
-        def tick(events: int) -> None:
+        async def tick(events: int) -> None:
             ticks[0] += 1
             app._last_full -= tui_app.REFRESH_INTERVAL
             for n in range(events):
-                app.events.put(ChatLine(ts=engine.now, group="g", channel="c", sender="amy", text=f"{n}"))
-            app._tick()
+                line = ChatLine(ts=engine.now, group="g", channel="c", sender="amy", text=f"{n}")
+                app.harness.host.events.put(line)
+            await app.poll_once()
 
-        tick(0)
+        await tick(0)
         refreshed.clear()
         per_second = round(tui_app.FULL_REFRESH / tui_app.REFRESH_INTERVAL)
         for _ in range(2 * per_second):  # two seconds of a storm
-            tick(tui_app.STORM_EVENTS)
+            await tick(STORM_EVENTS)
         assert len(refreshed) == 2 and refreshed[1] - refreshed[0] == per_second
         before = len(refreshed)
-        tick(tui_app.STORM_EVENTS - 1)  # a trickle: at once
-        tick(1)
+        await tick(STORM_EVENTS - 1)  # a trickle: at once
+        await tick(1)
         assert len(refreshed) == before + 2
-        tick(tui_app.STORM_EVENTS)
+        await tick(STORM_EVENTS)
         assert len(refreshed) == before + 2  # the storm again
-        await select_player(app, pilot, "ben")  # the operator acts: the next tick shows it
-        tick(tui_app.STORM_EVENTS)
+        await select_player(app, pilot, "ben")  # the operator acts: a poll for everything at once
+        await tick(STORM_EVENTS)
         assert len(refreshed) == before + 3
-        await pilot.press("7")  # the lines themselves went to the Chat pane at every tick
+        await pilot.press("7")  # the lines themselves went to the Chat pane at every poll
         await pilot.pause()
-        assert output_text(app, "chat-log").count("[c] amy: ") == (2 * per_second + 3) * tui_app.STORM_EVENTS
+        assert output_text(app, "chat-log").count("[c] amy: ") == (2 * per_second + 3) * STORM_EVENTS
 
     run_app(app, scenario)

@@ -1,11 +1,10 @@
-"""The TUI's Textual-free parts: the trio guest bridge, the bounded inboxes and the logging
-bridge, the row builders, the palette's argument rule, ``run_tui`` end to end (headless), and
-the rule that the engine and the servers never import Textual."""
+"""The console's Textual-free parts: the tests' trio guest, the bounded inboxes and the logging
+bridge, the row builders, the palette's argument rule, and the rule that the engine, the servers
+and the engine's end of the console's line never import Textual."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import subprocess
 import sys
@@ -19,10 +18,16 @@ from clank_lan.commands import REGISTRY
 from clank_lan.db.errors import DbError
 from clank_lan.dme.world import PlayerInfo
 from clank_lan.events import ChatLine, DnsQuery
-from clank_lan.tui import UI_FAILED, rows, run_tui, unwrap
-from clank_lan.tui.bridge import GuestNotRunning, TrioGuest
-from clank_lan.tui.feed import Inbox, LogRecordView, TuiLogHandler, logs_to_tui
-from tests.tui_fake import FakeEngine
+from clank_lan.tui import rows
+from clank_lan.tui.feed import (
+    Inbox,
+    InboxLogHandler,
+    LogRecordView,
+    logs_to_inbox,
+    terminal_level,
+    terminal_quiet,
+)
+from tests.trio_guest import GuestNotRunning, TrioGuest
 
 # --- the trio guest ---------------------------------------------------------------------------
 
@@ -87,14 +92,9 @@ def test_guest_reports_the_error_that_ended_the_run():
         return result.error
 
     error = asyncio.run(main())
-    assert isinstance(unwrap(error), DbError)
-
-
-def test_unwrap_takes_the_single_error_out_of_nested_groups():
-    inner = KeyError("x")
-    assert unwrap(ExceptionGroup("a", [ExceptionGroup("b", [inner])])) is inner
-    two = ExceptionGroup("a", [KeyError("x"), ValueError("y")])
-    assert unwrap(two) is two
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:  # trio's nurseries
+        error = error.exceptions[0]
+    assert isinstance(error, DbError)
 
 
 # --- inboxes and the logging bridge ------------------------------------------------------------
@@ -109,7 +109,7 @@ def test_inbox_is_bounded_and_counts_what_it_dropped():
     assert box.drain() == [] and len(box) == 0
 
 
-def test_logs_go_to_the_tui_instead_of_the_terminal_while_it_runs(tmp_path):
+def test_logs_reach_the_console_inbox_and_leave_the_terminal_to_the_console(tmp_path):
     logger = logging.getLogger("clank_lan")
     terminal = logging.StreamHandler(sys.stdout)
     terminal.setLevel(logging.INFO)
@@ -118,15 +118,22 @@ def test_logs_go_to_the_tui_instead_of_the_terminal_while_it_runs(tmp_path):
     logger.addHandler(to_file)
     box: Inbox[LogRecordView] = Inbox(100)
     try:
-        with logs_to_tui(box) as handler:
-            assert terminal not in logger.handlers and to_file in logger.handlers
-            assert handler in logger.handlers and handler.level == logging.INFO
-            logging.getLogger("clank_lan.mas").warning("port %d is taken", 10075)
-            logging.getLogger("clank_lan.frames").info("frame hex that only the file wants")
-            logging.getLogger("clank_lan.mls").debug("below the terminal's level")
-        assert terminal in logger.handlers and handler not in logger.handlers
-        [rec] = box.drain()
-        assert (rec.level, rec.source, rec.text) == ("warning", "mas", "port 10075 is taken")
+        assert terminal_level() == logging.INFO
+        with logs_to_inbox(box, terminal_level()):
+            with terminal_quiet():  # while the console's process owns the terminal
+                assert terminal not in logger.handlers and to_file in logger.handlers
+                logging.getLogger("clank_lan.mas").warning("port %d is taken", 10075)
+                logging.getLogger("clank_lan.frames").info("frame hex that only the file wants")
+                logging.getLogger("clank_lan.mls").debug("below the terminal's level")
+            assert terminal in logger.handlers
+            logging.getLogger("clank_lan.dns").info("after the console left")
+        assert not any(isinstance(h, InboxLogHandler) for h in logger.handlers)
+        logging.getLogger("clank_lan.dns").warning("after the engine stopped")
+        recs = box.drain()
+        assert [(r.level, r.source, r.text) for r in recs] == [
+            ("warning", "mas", "port 10075 is taken"),
+            ("info", "dns", "after the console left"),
+        ]
         to_file.flush()
         assert "frame hex" in (tmp_path / "clank.log").read_text()
     finally:
@@ -137,7 +144,7 @@ def test_logs_go_to_the_tui_instead_of_the_terminal_while_it_runs(tmp_path):
 
 def test_log_handler_keeps_the_exception_summary():
     box: Inbox[LogRecordView] = Inbox(10)
-    handler = TuiLogHandler(box)
+    handler = InboxLogHandler(box)
     try:
         raise OSError("address in use")
     except OSError:
@@ -176,70 +183,6 @@ def test_palette_knows_which_commands_need_arguments():
     assert needs["kick"] and needs["ban"] and needs["endgame"] and needs["broadcast"] and needs["unban"]
 
 
-# --- run_tui end to end --------------------------------------------------------------------------
-
-
-def test_run_tui_returns_the_serve_exit_code_when_the_servers_stop():
-    """The real entry point: the app runs (headless), serve stops by itself, the code comes back."""
-    engine = FakeEngine()
-
-    async def serve(*, task_status=trio.TASK_STATUS_IGNORED) -> int:
-        task_status.started(engine)
-        await trio.sleep(0.3)
-        await engine.shutdown()  # what SIGTERM does in ``serve``
-        return 3
-
-    assert run_tui(serve, headless=True) == 3
-    assert engine.shutdown_called
-
-
-def test_run_tui_raises_what_stopped_the_servers_and_holds_the_message(caplog):
-    held = []
-
-    async def serve(*, task_status=trio.TASK_STATUS_IGNORED) -> int:
-        raise DbError("the database file is not a clank-lan database")
-
-    err = io.StringIO()
-    with pytest.raises(DbError, match="not a clank-lan database"):
-        run_tui(serve, headless=True, hold=lambda: held.append(err.getvalue()), err=err)
-    assert held == [
-        "clank-lan: the servers stopped: DbError: the database file is not a clank-lan database\n"
-    ]
-    assert any(r.exc_info and isinstance(r.exc_info[1], DbError) for r in caplog.records)
-
-
-def test_run_tui_falls_back_to_headless_when_the_screen_fails(monkeypatch, caplog):
-    """A bug in the screen: the traceback is logged, the terminal handed back, and the servers
-    serve on to their normal end (here: once the failure is reported) instead of dropping every console."""
-    from clank_lan.tui.app import ClankApp
-
-    engine = FakeEngine()
-    served = []
-    err = io.StringIO()
-
-    async def serve(*, task_status=trio.TASK_STATUS_IGNORED) -> int:
-        task_status.started(engine)
-        with trio.fail_after(10):  # serve on until the screen has failed and said so
-            while "the operator console failed" not in err.getvalue():
-                await trio.sleep(0.01)
-        await trio.sleep(0.05)
-        served.append("to the end")
-        return 0
-
-    def broken_refresh(self) -> None:
-        if self.engine is not None:
-            raise KeyError("a bug in the screen")
-
-    monkeypatch.setattr(ClankApp, "refresh_tables", broken_refresh)
-    assert run_tui(serve, headless=True, err=err, paths=engine.paths) == UI_FAILED
-    assert served == ["to the end"] and not engine.shutdown_called
-    text = err.getvalue()
-    assert "the operator console failed: KeyError: 'a bug in the screen'" in text
-    assert "(traceback in /srv/clank/data/logs/clank-lan.log)" in text and "keep running" in text
-    [record] = [r for r in caplog.records if r.name == "clank_lan.tui" and r.exc_info]
-    assert isinstance(record.exc_info[1], KeyError)
-
-
 # --- import hygiene ------------------------------------------------------------------------------
 
 
@@ -250,29 +193,14 @@ def test_engine_and_servers_do_not_import_textual():
         import clank_lan.engine, clank_lan.serve, clank_lan.commands, clank_lan.events
         import clank_lan.servers.lobby.service, clank_lan.servers.lobby.mls, clank_lan.servers.nat
         import clank_lan.dme.manager, clank_lan.dme.server, clank_lan.dns.server
-        import clank_lan.tui, clank_lan.tui.bridge, clank_lan.tui.feed
-        bad = sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "rich"))
+        import clank_lan.tui, clank_lan.tui.feed, clank_lan.tui.host, clank_lan.tui.spawn
+        import clank_lan.tui.view, clank_lan.tui.wire
+        bad = sorted(m for m in sys.modules if m.split(".")[0] == "textual")
         print(",".join(bad))
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "", f"imported: {out.stdout.strip()}"
-
-
-def test_run_tui_says_how_to_go_on_when_the_terminal_cannot_be_driven(monkeypatch, caplog):
-    from clank_lan.tui.app import ClankApp
-
-    async def no_terminal(self, **kw) -> None:
-        raise OSError("not a terminal")
-
-    async def serve(*, task_status=trio.TASK_STATUS_IGNORED) -> int:
-        raise AssertionError("never started: the screen failed first")
-
-    monkeypatch.setattr(ClankApp, "run_async", no_terminal)
-    err = io.StringIO()
-    assert run_tui(serve, headless=True, err=err) == UI_FAILED
-    assert "OSError: not a terminal" in err.getvalue() and "serve --headless" in err.getvalue()
-    assert any(isinstance(r.exc_info[1], OSError) for r in caplog.records if r.exc_info)
 
 
 def test_game_detail_shows_time_in_game_ping_and_traffic_rates():

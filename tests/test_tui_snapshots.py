@@ -18,7 +18,7 @@ from textual.pilot import Pilot
 from clank_lan.events import ChatLine, DnsQuery
 from clank_lan.tui.app import TABS, ClankApp
 from clank_lan.tui.feed import LogRecordView
-from tests.tui_fake import FakeEngine, fixed_state, run_app, serving, wait_until
+from tests.tui_fake import FakeEngine, make_app, run_app, wait_until
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZES = {"120x40": (120, 40), "80x24": (80, 24)}
@@ -44,9 +44,11 @@ async def feed_panes(app: ClankApp, engine: FakeEngine) -> None:
         ChatLine(ts=t + 2, group="uya", channel="Main", sender="amy", text="gg [b]all[/b]"),
     ]  # fmt: skip
     for ev in events:
-        await app.guest.call(engine.bus.publish, ev)
-    app.logs.put(LogRecordView(t + 3, "info", "mls", "amy joined channel Main"))
-    app.logs.put(LogRecordView(t + 4, "warning", "dns", "port 53 is taken; DNS is down (see Services)"))
+        await app.harness.guest.call(engine.bus.publish, ev)
+    app.harness.host.logs.put(LogRecordView(t + 3, "info", "mls", "amy joined channel Main"))
+    app.harness.host.logs.put(
+        LogRecordView(t + 4, "warning", "dns", "port 53 is taken; DNS is down (see Services)")
+    )
 
 
 async def settled_shot(app: ClankApp, pilot: Pilot, tries: int = 20) -> str:
@@ -67,14 +69,14 @@ async def settled_shot(app: ClankApp, pilot: Pilot, tries: int = 20) -> str:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_every_screen_matches_its_snapshot(size: str):
-    engine = fixed_state(FakeEngine())
-    app = ClankApp(serving(engine), capture_logs=False, show_clock=False)
+    app, engine = make_app()
     shots: dict[str, str] = {}
 
     async def scenario(app: ClankApp, pilot: Pilot) -> None:
         await feed_panes(app, engine)
-        await wait_until(pilot, lambda: not len(app.events) and not len(app.logs), "the panes to fill")
-        app.refresh_tables()
+        host = app.harness.host
+        await wait_until(pilot, lambda: not len(host.events) and not len(host.logs), "the panes to fill")
+        await app.poll_once(full=True)
         for i, tab in enumerate(TABS):
             await pilot.press(str(i + 1))
             shots[tab] = await settled_shot(app, pilot)

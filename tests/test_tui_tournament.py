@@ -17,6 +17,7 @@ from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, OptionList, RichLog
 
 from clank_lan.db import Database
+from clank_lan.tournament.export import tournament_data
 from clank_lan.tournament.formats import Format
 from clank_lan.tournament.model import ResultStatus
 from clank_lan.tournament.roster import Roster, RosterEntry
@@ -79,7 +80,9 @@ def test_tab_shows_the_bracket_next_matches_linked_game_and_results_to_confirm()
     assert any(line.split()[:4] == ["#1", "amy", "#3", "?"] for line in lines)
     assert "#1 R1: amy vs ben  playing" in screen
     assert "#2 R1: dan vs eve" in screen
-    view = cup.tournament_view(engine.tournament, engine.lobby.lobby, wide=False)
+    view = cup.tournament_view(
+        tournament_data(engine.tournament), cup.live_games(engine.tournament, engine.lobby.lobby), wide=False
+    )
     text = render_plain(view)
     assert "game 1 LAN final: amy, ben  -> match #1 amy vs ben" in text
     assert "#2 dan" in text and "eve" in text
@@ -200,14 +203,14 @@ def _service(fmt: Format, names: tuple[str, ...]) -> TournamentService:
 
 def test_double_elimination_shows_each_bracket_and_round_robin_its_standings():
     double = _service(Format.DOUBLE, ("amy", "ben", "dan", "eve"))
-    text = render_plain(cup.tournament_view(double, FakeEngine().lobby.lobby, wide=False))
+    text = render_plain(cup.tournament_view(tournament_data(double), [], wide=False))
     assert "Losers bracket" in text and "Grand final" in text
     rr = _service(Format.ROUND_ROBIN, ("amy", "ben", "dan"))
     bracket = rr.bracket()
     assert bracket is not None
     first = bracket.ready()[0]
     rr.record(first.id, first.b or "")
-    text = render_plain(cup.tournament_view(rr, FakeEngine().lobby.lobby, wide=True))
+    text = render_plain(cup.tournament_view(tournament_data(rr), [], wide=True))
     assert "Standings" in text
     rows = [line.split() for line in text.splitlines()]
     assert any(row[-6:] == ["1", first.b, "1", "1", "0", "+1"] for row in rows), text

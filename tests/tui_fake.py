@@ -35,6 +35,9 @@ from clank_lan.tournament.formats import Format
 from clank_lan.tournament.roster import Roster, RosterEntry
 from clank_lan.tournament.service import TournamentService
 from clank_lan.tui.app import ClankApp
+from clank_lan.tui.host import ConsoleHost
+from clank_lan.tui.link import EngineLink
+from tests.trio_guest import TrioGuest
 
 #: Allocations between two young-generation collections while an app runs (CPython's default: 700).
 APP_RUN_GC_THRESHOLD = 10_000
@@ -286,16 +289,36 @@ def cup_state(engine: FakeEngine) -> FakeEngine:
     return engine
 
 
-def serving(engine: FakeEngine):
-    """A ``serve`` factory for ``ClankApp``: hands over the fake engine and waits for shutdown."""
+class Harness:
+    """The fake engine served to the app as ``serve`` serves the real one (a ``ConsoleHost`` on a
+    loopback port), run as a trio guest of the test's own asyncio loop: one thread, so a test
+    reads the engine's state between Pilot steps without a race."""
 
-    async def serve(*, task_status=trio.TASK_STATUS_IGNORED) -> int:
-        engine.stopped = trio.Event()
-        task_status.started(engine)
-        await engine.stopped.wait()
-        return 0
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
+        self.host = ConsoleHost(engine)
+        self.guest = TrioGuest()
+        self.ready = asyncio.Event()
 
-    return serve
+    async def connect(self) -> EngineLink:
+        """``ClankApp``'s ``connect``: starts the guest on first use."""
+        if not self.guest.started.is_set():
+            self.guest.start(self._main)
+        await self.ready.wait()
+        assert self.host.address is not None
+        return await EngineLink.connect(self.host.address)
+
+    async def _main(self, nursery: trio.Nursery) -> None:
+        self.engine.stopped = trio.Event()
+        await nursery.start(self.host.run)
+        self.ready.set()
+        await self.engine.stopped.wait()
+
+    async def stop(self) -> None:
+        """One trio guest per loop: never leave one behind for the next test."""
+        self.ready.set()  # a connect still waiting returns (and fails: the guest is gone)
+        self.guest.cancel()
+        await self.guest.wait_done(5)
 
 
 async def wait_until(pilot: Pilot, cond: Callable[[], object], what: str, timeout: float = 5.0) -> None:
@@ -327,14 +350,11 @@ def run_app(app, scenario: Callable[..., Awaitable[None]], size: tuple[int, int]
     async def main() -> None:
         try:
             async with app.run_test(size=size) as pilot:
-                await wait_until(pilot, lambda: app.engine is not None, "the fake engine")
-                await pilot.pause()
-                app.refresh_tables()
+                await wait_until(pilot, lambda: app.view is not None, "the fake engine's first view")
                 await pilot.pause()
                 await scenario(app, pilot)
-        finally:  # one trio guest per loop: never leave one behind for the next test
-            app.guest.cancel()
-            await app.guest.wait_done(5)
+        finally:
+            await app.harness.stop()
 
     with fewer_collections(), quicker_idle_checks():
         asyncio.run(asyncio.wait_for(main(), 20))
@@ -382,4 +402,7 @@ def screen_text(app) -> str:
 def make_app(engine: FakeEngine | None = None) -> tuple[ClankApp, FakeEngine]:
     """The operator console on a fake engine (its fixed state unless one is given)."""
     engine = engine or fixed_state(FakeEngine())
-    return ClankApp(serving(engine), capture_logs=False, show_clock=False), engine
+    harness = Harness(engine)
+    app = ClankApp(harness.connect, forward_logs=False, show_clock=False)
+    app.harness = harness
+    return app, engine

@@ -1,4 +1,4 @@
-"""The operator console: a Textual app with the appliance running inside it as a trio guest.
+"""The operator console: a Textual app that shows and steers the appliance from a process of its own.
 
 What the organiser sees: the address to type on every console, each service's state, where the
 config, data and log are, and tabs for players, channels, games, consoles that never got in, bans,
@@ -8,15 +8,16 @@ Never the wrong target: letters typed anywhere on the console go to the command 
 names its target), so no letter is a hotkey; the actions on the selected row sit on function
 keys and every one asks first, naming the player or game in the question and on the button.
 
-How it stays out of the engine's way: the engine never imports this module. The app starts
-``serve`` (the same coroutine ``--headless`` runs under ``trio.run``) as a trio guest, reads
-the engine's state directly (one thread, so nothing moves while a handler runs), and sends every
-action into trio through ``TrioGuest`` (``call`` for the registry's synchronous commands,
-``run`` for ``engine.shutdown``). Bus events and log records land in bounded inboxes that a
-timer drains a few times a second, so a flood of DNS queries costs one repaint, not thousands.
+How it stays out of the engine's way: the engine never imports this module, and the app runs in
+another process (``clank-lan serve`` starts it; ``clank-lan attach`` attaches it to a headless
+appliance). It knows the engine only through its line (``link.EngineLink``): a poll a few times a
+second brings the tables, the panels and the lines logged since the last one (a flood of DNS
+queries costs one repaint, not thousands); commands, the dialogs' questions and the quit are
+requests on the same line. Drawing the screen never takes the servers' time.
 
 A bug in the screen must not end a tournament: an exception in a handler is logged with its
-traceback, the screen closes, and the servers keep running headless (see ``run_tui``).
+traceback (to the engine's log file too), the screen closes with a non-zero status, and the
+servers keep running headless (see ``tui.spawn``).
 """
 
 from __future__ import annotations
@@ -28,12 +29,9 @@ import shlex
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import ExitStack, suppress
-from dataclasses import astuple
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-import outcome
-import trio
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -46,13 +44,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, RichLog, Static, TabbedContent, TabPane
 
 from clank_lan import __version__
-from clank_lan.commands import Paths, audit_line, ban_target_text, commands, paths_of, run_command
-from clank_lan.events import ChatLine, DnsQuery, Event, PlayerStage
-from clank_lan.net.setup import primary_dns_line, setup_text
+from clank_lan.commands import commands
+from clank_lan.net.setup import primary_dns_line
 from clank_lan.tui import rows
 from clank_lan.tui import tournament as cup
-from clank_lan.tui.bridge import GuestNotRunning, TrioGuest
-from clank_lan.tui.feed import EVENT_CAPACITY, LOG_CAPACITY, Inbox, LogRecordView, logs_to_tui, pump_events
+from clank_lan.tui.feed import LogRecordView
+from clank_lan.tui.link import EngineLink, LinkClosed, forward_records
 from clank_lan.tui.palette import RegistryCommands
 from clank_lan.tui.screens import (
     BanRequest,
@@ -65,20 +62,17 @@ from clank_lan.tui.screens import (
     ResultChoice,
 )
 from clank_lan.tui.widgets import CommandLine, ConsoleScreen, FixedLog, PaneLog, StableFooter, sync_table
+from clank_lan.tui.wire import Cup, Lines, Poll, Run, Stop, View
 
-if TYPE_CHECKING:
-    from clank_lan.engine import Engine
-
-#: ``serve(task_status=...)``: starts the appliance, ``task_status.started(engine)``, returns an exit code.
-ServeFactory = Callable[..., Awaitable[int | None]]
+#: Attaches to the engine (``EngineLink.connect`` with the address it was given).
+Connect = Callable[[], Awaitable[EngineLink]]
 _NOTHING = object()  # no panel shows this
 #: Textual's own setting; when the operator sets it, it wins over the console's default (none).
 ANIMATIONS_ENV = "TEXTUAL_ANIMATIONS"
 
 log = logging.getLogger("clank_lan.tui")
 
-ACTOR = "tui"
-REFRESH_INTERVAL = 0.25  # drain the inboxes and repaint what changed, at most 4 times a second
+REFRESH_INTERVAL = 0.25  # poll the engine and repaint what changed, at most 4 times a second
 #: The tab each live table is on.
 PANE_TABLES = {
     "players": "players-table",
@@ -88,13 +82,8 @@ PANE_TABLES = {
     "bans": "bans-table",
 }
 FULL_REFRESH = 1.0  # re-read the tables at least this often (not every change publishes an event)
-#: Events and log lines in one refresh interval that make it a storm (80 a second: 200 consoles
-#: logging in and chatting). In a storm the tables follow once a second, not four times: each
-#: refresh lays the screen out anew, and that work shares the one thread with the consoles.
-STORM_EVENTS = 20
 PANE_LINES = 2000  # lines kept in each live pane
 OUTPUT_LINES = 2000
-AUDIT_LINES = 8  # the newest operator actions, shown under the bans
 SHUTDOWN_WAIT = 5.0  # engine.shutdown takes its grace period (2 s); never wait forever
 
 LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red", "critical": "bold red"}
@@ -223,39 +212,40 @@ class ClankApp(App[int]):
 
     def __init__(
         self,
-        serve: ServeFactory,
+        connect: Connect,
         *,
-        paths: Paths | None = None,
-        capture_logs: bool = True,
+        forward_logs: bool = True,
         show_clock: bool = True,
     ) -> None:
         super().__init__()
         if ANIMATIONS_ENV not in os.environ:
-            # The console shares a core with the servers: a tab's sliding underline alone is some 18
-            # repaints of the whole screen, and doubled the console's CPU while 200 consoles chatted.
+            # A tab's sliding underline alone is some 18 repaints of the whole screen: on a 2-core
+            # machine that also runs the servers (and often PCSX2) the console keeps still.
             self.animation_level = "none"
-        self.serve = serve
-        self.paths = paths
-        self.capture_logs = capture_logs
+        self.connect = connect
+        self.forward_logs = forward_logs
         self.show_clock = show_clock
-        self.guest = TrioGuest()
-        self.engine: Engine | None = None
-        self.events: Inbox[Event] = Inbox(EVENT_CAPACITY)
-        self.logs: Inbox[LogRecordView] = Inbox(LOG_CAPACITY)
-        self.serve_result: int | None = None
-        self.trio_error: BaseException | None = None
-        #: An exception in the screen's own code; the servers outlive it (``run_tui``).
+        self.link: EngineLink | None = None
+        self.view: View | None = None  # the engine's latest answer to a poll
+        self.paths: list[tuple[str, str]] = []  # from the welcome
+        self.log_file: str | None = None
+        #: An exception in the screen's own code; the servers outlive it (``tui.spawn``).
         self.ui_error: BaseException | None = None
+        #: Why the console could not attach or lost the engine (shown after the screen closes).
+        self.link_error: str | None = None
         self.stopping = False
         self.narrow = False
         self._dirty = True
         self._last_full = 0.0
+        self._poll_task: asyncio.Future | None = None
         self._labels: dict[str, str] = {}
-        self._rows: dict[str, list[rows.Row]] = {}  # each table's rows as of the last refresh
+        self._rows: dict[str, list[rows.Row]] = {}  # each table's rows as of the last full poll
         self._stale: set[str] = set()  # tables not showing those yet (see _sync)
         self._shown: dict[str, object] = {}  # what each panel shows (see _show)
         self._audit_shown = 0
+        self._cup: Cup | None = None
         self._cup_shown: object = None
+        self._tasks: set[asyncio.Task] = set()
         self._cleanup = ExitStack()
 
     # layout --------------------------------------------------------------------------------
@@ -311,11 +301,7 @@ class ClankApp(App[int]):
         output = self.query_one("#output", RichLog)
         output.border_title = "Command output (F6: full screen, PageUp/PageDown: scroll)"
         self.query_one("#players-table", DataTable).focus()
-        if self.capture_logs:
-            self._cleanup.enter_context(logs_to_tui(self.logs))
-        self.guest.add_done_callback(self._trio_finished)
-        self.guest.start(self._trio_main)
-        self.set_interval(REFRESH_INTERVAL, self._tick)
+        self._spawn(self._attach())
 
     def _build_columns(self) -> None:
         for table_id, columns in TABLES.items():
@@ -336,132 +322,150 @@ class ClankApp(App[int]):
         self.narrow = narrow
 
     async def on_unmount(self) -> None:
-        # Leaving without the quit dialog (a test ending): stop the servers politely and keep
-        # the asyncio loop alive until trio has finished. After a screen error they keep running.
         try:
-            if self.ui_error is None:
-                if self.guest.running:
-                    await self._stop_servers()
-                with suppress(TimeoutError):
-                    await self.guest.wait_done(SHUTDOWN_WAIT)
+            if self.link is not None:
+                await self.link.close()
         finally:
             self._cleanup.close()
 
     def _handle_exception(self, error: Exception) -> None:
-        """A bug in the screen's code: keep its traceback in the log file; the servers keep going."""
+        """A bug in the screen's code: keep its traceback in the log files; the servers keep going."""
         if self.ui_error is None:
             self.ui_error = error
             log.critical("the operator console failed; the servers keep running", exc_info=error)
         super()._handle_exception(error)
 
-    # the trio side ---------------------------------------------------------------------------
-    async def _trio_main(self, nursery: trio.Nursery) -> int | None:
-        async def serve(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
-            self.serve_result = await self.serve(task_status=task_status)
+    # the engine's line -----------------------------------------------------------------------
+    def _spawn(self, coro: Awaitable[object]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-        async with trio.open_nursery() as servers:
-            engine = await servers.start(serve)
-            nursery.start_soon(pump_events, engine.bus.subscribe(EVENT_CAPACITY), self.events)
-            self._attach(engine)
-        return self.serve_result
+    async def _attach(self) -> None:
+        try:
+            self.link = await self.connect()
+        except LinkClosed as exc:
+            self.link_error = str(exc)
+            self.exit(2, return_code=2)
+            return
+        self.paths = self.link.welcome.paths
+        self.log_file = self.link.welcome.log
+        if self.forward_logs:
+            self._cleanup.enter_context(forward_records(self.link))
+        self._spawn(self._watch_link(self.link))
+        self.ticker = self.set_interval(REFRESH_INTERVAL, self._tick)
+        self._tick()
 
-    def _trio_finished(self, result: outcome.Outcome) -> None:
-        if isinstance(result, outcome.Error):
-            self.trio_error = result.error
-            code = 1
-        else:
-            code = result.value if isinstance(result.value, int) else 0
+    async def _watch_link(self, link: EngineLink) -> None:
+        """The engine went away: after the operator's quit that is the end; otherwise say why."""
+        await link.closed.wait()
+        if not self.stopping:
+            self.link_error = f"the servers have stopped ({link.reason})"
         if self.is_running:
-            self.exit(code, return_code=code)
+            self.exit(0, return_code=0)
 
-    async def _stop_servers(self) -> None:
-        """Goodbye to every console (engine.shutdown, in trio), then cancel the trio root."""
-        self.stopping = True
-        if self.engine is not None and self.guest.running:
-            with suppress(GuestNotRunning, TimeoutError):
-                await asyncio.wait_for(self.guest.run(self.engine.shutdown), SHUTDOWN_WAIT)
-        self.guest.cancel()
-
-    def _attach(self, engine: Engine) -> None:
-        """The servers are up (called in the trio run; the next tick paints them)."""
-        self.engine = engine
-        if self.paths is None:
-            self.paths = paths_of(engine)
-        self._dirty = True
+    async def request(self, make: Callable[[int], object]) -> object | None:
+        """One request on the line; None when the engine is gone (the watcher closes the screen)."""
+        if self.link is None:
+            return None
+        try:
+            return await self.link.request(make)
+        except LinkClosed:
+            return None
 
     # periodic refresh ------------------------------------------------------------------------
     def _tick(self) -> None:
-        if self.engine is None or not self.is_running:
-            return
-        events = self.events.drain()
-        records = self.logs.drain()
-        for ev in events:
-            stage = self._show_event(ev)
-            if stage is not None:
-                records.append(stage)
-        records.sort(key=lambda r: r.ts)  # stable: one source's order is kept
-        for rec in records:
-            self._write_log(rec)
-        now = time.monotonic()
-        storm = len(events) + len(records) >= STORM_EVENTS
-        changed = bool(events or records) and not storm
-        if changed or self._dirty or now - self._last_full >= FULL_REFRESH:
+        if self.link is None or self._poll_task is not None or not self.is_running:
+            return  # a poll still on its way is not doubled: a busy engine answers late, not twice
+        self._poll_task = asyncio.ensure_future(self._poll())
+
+    async def poll_once(self, *, full: bool = False) -> None:
+        """One poll now, after the one on its way (``full``: every table); shown when it returns."""
+        if self._poll_task is not None:
+            await asyncio.shield(self._poll_task)
+        self._dirty = self._dirty or full
+        self._tick()
+        if self._poll_task is not None:
+            await asyncio.shield(self._poll_task)
+
+    async def _poll(self) -> None:
+        try:
+            now = time.monotonic()
+            full = self._dirty or now - self._last_full >= FULL_REFRESH
+            active = self.main.query_one("#tabs", TabbedContent).active
+            poll = partial(
+                Poll,
+                tab=active,
+                game=self._selected_key("games-table") if active == "games" else None,
+                console=self._selected_key("consoles-table") if active == "consoles" else None,
+                cup_key=self._cup.key if self._cup is not None else "",
+                full=full,
+            )
+            reply = await self.request(lambda i: poll(i))
+            if isinstance(reply, Lines):  # the engine's view failed: its log has the traceback
+                log.warning("the engine could not answer the console's poll: %s", " ".join(reply.lines))
+            if not isinstance(reply, View) or not self.is_running:
+                return
+            if full:
+                self._dirty = False
+            if reply.tables:  # fresh tables (a full poll's, or a trickle's): the next full one waits
+                self._last_full = now
+            self.apply(reply)
+        finally:
+            self._poll_task = None
+
+    def apply(self, view: View) -> None:
+        """Show one poll's answer: the panes' new lines, then the tables and panels that changed."""
+        self.view = view
+        for line in view.lines:
+            pane = self.main.query_one(f"#{line.pane}-log", PaneLog)
+            pane.post(partial(Text, line.text, style=line.style))
+        for rec in view.records:
+            self.main.query_one("#log-log", PaneLog).post(partial(log_grid, rec), expand=True)
+        if view.cup is not None:
+            self._cup = view.cup
+        if view.tables:
+            self._rows = dict(view.tables)
+            self._stale.update(self._rows)
             self.refresh_tables()
-            self._dirty = False
-            self._last_full = now
+        self.refresh_panels()
 
     def refresh_tables(self) -> None:
-        engine = self.engine
-        if engine is None:
-            return
-        now = engine.wall_clock()
-        lobby = engine.lobby.lobby
-        self._rows = {
-            "players-table": rows.player_rows(lobby),
-            "channels-table": rows.channel_rows(lobby),
-            "games-table": rows.game_rows(lobby, now),
-            "consoles-table": rows.console_rows(engine.consoles.snapshot(now)),
-            "bans-table": rows.ban_rows(engine),
-        }
-        self._stale.update(self._rows)
         active = PANE_TABLES.get(self.main.query_one("#tabs", TabbedContent).active)
         if active is not None:
             self._sync(active)
         for pane, table_id in PANE_TABLES.items():
-            self._set_label(pane, self._tab_label(pane.title(), len(self._rows[table_id])))
-        services = tuple(astuple(s) for s in engine.services.values())
-        self._show("#services", services, lambda: rows.services_table(engine.services))
-        self._show("#strip", strip := self._strip(engine), lambda: strip)
-        self._show("#setup", setup := self._setup_panel(engine), lambda: setup)
-        self._refresh_details(now)
-        self._refresh_audit()
-        self._refresh_tournament(engine)
-        if not self.stopping:
-            down = sum(1 for s in engine.services.values() if not s.up)
-            warn = f"  ·  {down} service{'' if down == 1 else 's'} DOWN" if down else ""
-            self.sub_title = primary_dns_line(engine.addresses.advertised) + warn
+            self._set_label(pane, self._tab_label(pane.title(), len(self._rows.get(table_id, []))))
+        self._refresh_pending()
 
-    def _refresh_details(self, now: float) -> None:
+    def refresh_panels(self) -> None:
+        view = self.view
+        if view is None:
+            return
+        services = tuple(view.services)
+        self._show("#services", services, lambda: rows.services_table(view.services))
+        self._show("#strip", strip := self._strip(view), lambda: strip)
+        self._show("#setup", setup := self._setup_panel(view), lambda: setup)
+        self._refresh_details(view)
+        self._refresh_audit(view)
+        self._refresh_tournament()
+        if not self.stopping:
+            down = sum(1 for s in view.services if not s.up)
+            warn = f"  ·  {down} service{'' if down == 1 else 's'} DOWN" if down else ""
+            self.sub_title = primary_dns_line(view.address) + warn
+
+    def _refresh_details(self, view: View) -> None:
         """The detail under the Games or the Consoles table, whichever is in sight."""
-        engine = self.engine
-        assert engine is not None
         active = self.main.query_one("#tabs", TabbedContent).active
         if active == "games":
-            game = self.selected_game()
-            if game is None:
-                text = Text("no game selected", style="dim")
-            else:
-                world = engine.dme.world_info(game.dme_world_id) if game.dme_world_id is not None else None
-                text = rows.game_detail(game, world, now)
-            self._show("#game-detail", text, lambda: text)
+            game = Text("no game selected", style="dim") if view.detail is None else view.detail.text()
+            self._show("#game-detail", view.detail, lambda: game)
         elif active == "consoles":
-            key = self._selected_key("consoles-table")
-            status = engine.consoles.status(key, now) if key is not None else None
-            if status is None:
+            if view.detail is None:
                 console = Text("\n".join(rows.NO_CONSOLES), style="dim")
             else:
-                console = rows.console_detail(status, now)
-            self._show("#console-detail", console, lambda: console)
+                console = view.detail.text()
+            self._show("#console-detail", view.detail, lambda: console)
 
     def _show(self, static_id: str, key: object, build: Callable[[], RenderableType]) -> None:
         """Update a panel only when what it shows changed: every update of a ``Static`` costs a
@@ -470,20 +474,15 @@ class ClankApp(App[int]):
             self._shown[static_id] = key
             self.main.query_one(static_id, Static).update(build())
 
-    def _refresh_audit(self) -> None:
+    def _refresh_audit(self, view: View) -> None:
         """The newest operator actions under the bans (``audit`` shows more, ``export`` all)."""
-        assert self.engine is not None
-        entries = self.engine.db.audit.recent(AUDIT_LINES)
-        newest = entries[-1].id if entries else 0
-        if newest != self._audit_shown:
-            newest_first = "\n".join(audit_line(e) for e in reversed(entries))  # a short pane shows the top
-            self.main.query_one("#audit-log", Static).update(Text(newest_first))
-            self._audit_shown = newest
+        if view.audit_newest != self._audit_shown:
+            self.main.query_one("#audit-log", Static).update(Text("\n".join(view.audit)))
+            self._audit_shown = view.audit_newest
 
-    def _refresh_tournament(self, engine: Engine) -> None:
-        """The Tournament tab: the confirm table always, the bracket view only when it changed."""
-        svc = engine.tournament
-        pending = cup.pending_rows(svc)
+    def _refresh_pending(self) -> None:
+        """The Tournament tab's confirm table, shown only while results wait for the operator."""
+        pending = self._rows.get("pending-table", [])
         table = self.main.query_one("#pending-table", DataTable)
         columns = TABLES["pending-table"]
         sync_table(table, pending, columns.full, columns.shown(self.narrow))
@@ -491,19 +490,23 @@ class ClankApp(App[int]):
         self._set_label(
             "tournament", self._tab_label("Tournament", len(pending)) if pending else "Tournament"
         )
-        lobby = engine.lobby.lobby
-        key = (cup.view_key(svc, lobby), self.narrow)
+
+    def _refresh_tournament(self) -> None:
+        """The bracket view, drawn again only when the engine sent a new one or the width changed."""
+        if self._cup is None:
+            return
+        key = (self._cup.key, self.narrow)
         if key != self._cup_shown:
             self._cup_shown = key
-            view = cup.tournament_view(svc, lobby, wide=not self.narrow)
+            view = cup.tournament_view(self._cup.data, self._cup.live, wide=not self.narrow)
             self.main.query_one("#tournament-view", Static).update(view)
 
     def _sync(self, table_id: str) -> None:
         """Show a table's latest rows, if it does not yet. Only the table in sight is kept up to
         date on every refresh; the others when their tab is opened or their selection is read
         (in a login storm with 200 consoles the hidden Players and Consoles tables were updated
-        four times a second for nobody to see, on the thread that also serves the consoles)."""
-        if table_id in self._stale:
+        four times a second for nobody to see)."""
+        if table_id in self._stale and table_id in self._rows:
             self._stale.discard(table_id)
             columns = TABLES[table_id]
             table = self.main.query_one(f"#{table_id}", DataTable)
@@ -518,60 +521,38 @@ class ClankApp(App[int]):
             self._labels[pane] = label
             self.main.query_one("#tabs", TabbedContent).get_tab(pane).label = label
 
-    def _setup_panel(self, engine: Engine) -> Text:
-        address = engine.addresses.advertised
+    def _setup_panel(self, view: View) -> Text:
         text = Text()
-        text.append(f" {primary_dns_line(address)} ", style="bold reverse")
+        text.append(f" {primary_dns_line(view.address)} ", style="bold reverse")
         text.append("\nEnter it as the DNS of each PS2 / PCSX2.\nF1: full setup, keys and commands.\n\n")
-        text.append(rows.summary(engine), style="bold")
+        text.append(view.summary, style="bold")
         text.append("\n")
-        text.append(self._warnings(engine))
-        if self.paths is not None:
-            text.append(rows.paths_text(self.paths))
+        text.append(self._warnings(view))
+        text.append(rows.paths_text(self.paths))
         return text
 
-    def _warnings(self, engine: Engine) -> Text:
+    def _warnings(self, view: View) -> Text:
         text = Text()
-        address = engine.addresses.advertised
-        if address.startswith("127."):
+        if view.address.startswith("127."):
             text.append(
-                f"{address} is reachable from this machine only: start with --address <LAN address>.\n",
+                f"{view.address} is reachable from this machine only: start with --address <LAN address>.\n",
                 style="yellow",
             )
-        dropped = self.events.dropped + self.logs.dropped + engine.bus.dropped
-        if dropped:
-            text.append(f"{dropped} events not shown (the screen fell behind)\n", style="dim")
+        if view.dropped:
+            text.append(f"{view.dropped} events not shown (the screen fell behind)\n", style="dim")
         return text
 
-    def _strip(self, engine: Engine) -> Text:
+    def _strip(self, view: View) -> Text:
         """The short terminal's top line: services (down ones in full), warnings, the log file."""
-        text = rows.services_strip(engine.services)
-        warnings = self._warnings(engine)
+        text = rows.services_strip(view.services)
+        warnings = self._warnings(view)
         if warnings:
             warnings.rstrip()
             text.append("\n")
             text.append(warnings)
-        if self.paths is not None and self.paths.log is not None:
-            text.append(f"  ·  log: {self.paths.log}", style="dim")
+        if self.log_file is not None:
+            text.append(f"  ·  log: {self.log_file}", style="dim")
         return text
-
-    def _show_event(self, ev: Event) -> LogRecordView | None:
-        """Show a bus event in its pane; a connection-doctor stage is returned for the log pane.
-        (The tables follow at this tick, or in a storm at the next full refresh: ``_tick``.)"""
-        if isinstance(ev, DnsQuery):
-            failed = ev.answer in ("NXDOMAIN", "REFUSED", "SERVFAIL")
-            style = "red" if failed else ("green" if ev.title else "")
-            self.main.query_one("#dns-log", PaneLog).post(partial(Text, rows.dns_text(ev), style=style))
-        elif isinstance(ev, ChatLine):
-            self.main.query_one("#chat-log", PaneLog).post(partial(Text, rows.chat_text(ev)))
-        elif isinstance(ev, PlayerStage):
-            return LogRecordView(ev.ts, "info", "stage", rows.stage_text(ev))
-        # ServiceState and LogLine: the same news also arrives as a log record (the engine and
-        # the DNS server log what they publish), so the logging bridge shows it once.
-        return None
-
-    def _write_log(self, rec: LogRecordView) -> None:
-        self.main.query_one("#log-log", PaneLog).post(partial(log_grid, rec), expand=True)
 
     # typing goes to the command line ---------------------------------------------------------
     def on_key(self, event: events.Key) -> None:
@@ -592,7 +573,7 @@ class ClankApp(App[int]):
         self.main.query_one("#output", RichLog).write(Text(line, style=style))
 
     async def run_line(self, line: str) -> list[str]:
-        """Run one command line through the registry (in trio) and show its answer."""
+        """Run one command line through the registry (in the engine) and show its answer."""
         line = line.strip()
         if line.startswith("!"):  # the in-game chat prefix works here too
             line = line[1:].lstrip()
@@ -602,16 +583,11 @@ class ClankApp(App[int]):
             await self.action_quit()
             return []
         self.output(f"> {line}", "bold")
-        if self.engine is None:
+        if self.link is None:
             out = ["the servers are still starting"]
         else:
-            try:
-                out = await self.guest.call(run_command, self.engine, line, ACTOR)
-            except GuestNotRunning:
-                out = ["the servers have stopped"]
-            except Exception as exc:  # a command bug must not take the console down
-                log.exception("command %r failed", line)
-                out = [f"error: {type(exc).__name__}: {exc}"]
+            reply = await self.request(lambda i: Run(i, line))
+            out = reply.lines if isinstance(reply, Lines) else ["the servers have stopped"]
         for text in out:
             self.output(text, "red" if text.startswith(("error:", "unknown command")) else "")
         self._dirty = True
@@ -662,22 +638,20 @@ class ClankApp(App[int]):
         row_key, _ = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0))
         return row_key.value
 
-    def selected_player(self):
-        """The Session selected in the Players table (None when nobody is online)."""
-        key = self._selected_key("players-table")
-        if key is None or self.engine is None:
-            return None
-        s = self.engine.lobby.lobby.sessions.get(key)
-        return s if s is not None and s.logged_in else None
+    def _selected_row(self, table_id: str) -> rows.Row | None:
+        """The selected row as of the latest poll: what a dialog names (and its command acts on
+        the name or id, never on whichever row is selected when it runs)."""
+        key = self._selected_key(table_id)
+        return next((r for r in self._rows.get(table_id, []) if r.key == key), None)
 
-    def selected_game(self):
-        key = self._selected_key("games-table")
-        if key is None or self.engine is None:
-            return None
-        return self.engine.lobby.lobby.games.get(int(key))
+    def selected_player(self) -> str | None:
+        """The name of the player selected in the Players table (None when nobody is online)."""
+        row = self._selected_row("players-table")
+        return row.cells[0] if row is not None else None
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._dirty = True  # the detail under Games / Consoles follows the selection
+        self._tick()
 
     # actions ---------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -700,8 +674,9 @@ class ClankApp(App[int]):
         table_id = PANE_TABLES.get(event.pane.id or "")
         if table_id is not None:
             self._sync(table_id)
-        if self.engine is not None:
-            self._refresh_details(self.engine.wall_clock())
+        if event.pane.id in ("games", "consoles"):
+            self._dirty = True  # its detail comes with the next poll, asked for now
+            self._tick()
         if not isinstance(self.focused, Input):
             self.action_focus_tab()
 
@@ -719,18 +694,16 @@ class ClankApp(App[int]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        address = self.engine.addresses.advertised if self.engine else "<this machine's address>"
-        rules = self.engine.port_rules() if self.engine else []
         cmds = [(c.usage, c.help) for c in commands()]
-        paths = self.paths.lines() if self.paths is not None else []
-        self.push_screen(HelpScreen(KEYS_HELP, cmds, setup_text(address, rules), paths))
+        setup = self.link.welcome.setup if self.link is not None else "the servers are still starting"
+        self.push_screen(HelpScreen(KEYS_HELP, cmds, setup, self.paths))
 
     def action_kick(self) -> None:
-        s = self.selected_player()
-        if s is None or self.engine is None:
+        row = self._selected_row("players-table")
+        if row is None:
             self.notify("Select a player in the Players tab first.", severity="warning")
             return
-        name = s.account_name
+        name, title, ip, where = row.cells[:4]
 
         async def answer(reason: str | None) -> None:
             if reason is not None:
@@ -738,70 +711,65 @@ class ClankApp(App[int]):
                     shlex.join(["kick", name, *(reason or "kicked by the organiser").split()])
                 )
 
-        detail = f"{s.title_key} at {s.ip}, {rows.where(s, self.engine.lobby.lobby)}"
-        self.push_screen(KickScreen(name, detail), answer)
+        self.push_screen(KickScreen(name, f"{title} at {ip}, {where}"), answer)
 
     def action_ban(self) -> None:
-        s = self.selected_player()
-        if s is None:
+        row = self._selected_row("players-table")
+        if row is None:
             self.notify("Select a player in the Players tab first.", severity="warning")
             return
-        name = s.account_name
+        name, title, ip = row.cells[:3]
 
         async def answer(req: BanRequest | None) -> None:
             if req is not None:
                 words = ["ban", name, f"{req.minutes:g}", *(req.reason or "banned by the organiser").split()]
                 await self.run_line(shlex.join(words))
 
-        detail = f"{s.title_key} at {s.ip}; the account cannot log in until the ban ends."
+        detail = f"{title} at {ip}; the account cannot log in until the ban ends."
         self.push_screen(BanScreen(name, detail), answer)
 
     def action_end_game(self) -> None:
-        g = self.selected_game()
-        if g is None:
+        row = self._selected_row("games-table")
+        if row is None:
             self.notify("Select a game in the Games tab first.", severity="warning")
             return
-        game_id = g.id
+        game_id, name, players = row.key, row.cells[1], rows.count_of(row.cells[4])
 
         async def answer(yes: bool | None) -> None:
             if yes:
                 await self.run_line(f"endgame {game_id}")
 
-        detail = f"{len(g.players)} players go back to the lobby."
-        question = f"End game {g.id} {g.name!r}?"
-        self.push_screen(ConfirmScreen(question, detail, f"End game {g.id}"), answer)
+        detail = f"{players} players go back to the lobby."
+        question = f"End game {game_id} {name!r}?"
+        self.push_screen(ConfirmScreen(question, detail, f"End game {game_id}"), answer)
 
     def action_unban(self) -> None:
-        key = self._selected_key("bans-table")
-        ban = self.engine.db.bans.get(int(key)) if key is not None and self.engine is not None else None
-        if ban is None or self.engine is None:
+        row = self._selected_row("bans-table")
+        if row is None:
             self.notify("Select a ban in the Bans tab first.", severity="warning")
             return
-        ban_id, who = ban.id, ban_target_text(self.engine, ban.kind, ban.target)
+        ban_id, who, reason = row.key, row.cells[1], row.cells[4]
 
         async def answer(yes: bool | None) -> None:
             if yes:
                 await self.run_line(f"unban #{ban_id}")
 
-        detail = f"Banned because: {ban.reason}" if ban.reason else ""
+        detail = f"Banned because: {reason}" if reason else ""
         self.push_screen(ConfirmScreen(f"Lift ban {ban_id} on {who}?", detail, f"Unban {who}"), answer)
 
     def action_confirm_result(self) -> None:
         """F8: the winner of the selected pending result, asked in a dialog naming both sides."""
-        key = self._selected_key("pending-table")
-        found = None
-        if key is not None and self.engine is not None:
-            found = next((p for p in self.engine.tournament.to_confirm() if str(p[0].id) == key), None)
-        if found is None:
+        row = self._selected_row("pending-table")
+        if row is None:
             self.notify("Select a result in Tournament, Results to confirm, first.", severity="warning")
             return
-        result, side_a, side_b = found
-        game = self.engine.lobby.lobby.games.get(result.game_id) if self.engine is not None else None
-        game_text = f"game {result.game_id}" if result.game_id else "a game entered by hand"
+        result_id, match, game_id, side_a, side_b, players = row.cells[:6]
+        game_text = f"game {game_id}" if game_id != "-" else "a game entered by hand"
+        game = next((g for g in self._rows.get("games-table", []) if g.key == game_id), None)
         if game is not None:
-            game_text += f" {game.name!r}"
-        if result.players:
-            game_text += f", played by {', '.join(result.players)}"
+            game_text += f" {game.cells[1]!r}"
+        if players != "-":
+            game_text += f", played by {players}"
 
         async def answer(choice: ResultChoice | None) -> None:
             if choice is not None:
@@ -809,27 +777,26 @@ class ClankApp(App[int]):
                     shlex.join(["tournament", "confirm", str(choice.result_id), choice.winner])
                 )
 
-        dialog = ConfirmResultScreen(result.id, f"#{result.match_id}", game_text, side_a, side_b)
+        dialog = ConfirmResultScreen(int(result_id), match, game_text, side_a, side_b)
         self.push_screen(dialog, answer)
 
     def action_broadcast(self) -> None:
-        if self.engine is None:
+        if self.view is None:
             return
-        consoles = sum(1 for s in self.engine.lobby.lobby.sessions.values() if s.online)
 
         async def answer(text: str | None) -> None:
             if text:
                 await self.run_line(shlex.join(["broadcast", *text.split()]))
 
-        self.push_screen(BroadcastScreen(consoles), answer)
+        self.push_screen(BroadcastScreen(self.view.online), answer)
 
     async def action_quit(self) -> None:
         if self.stopping or getattr(self.screen, "quit_dialog", False):
             return
-        if self.engine is None or not self.guest.running:
-            await self._quit_now()
+        if self.view is None or self.link is None or self.link.closed.is_set():
+            self.exit(0, return_code=0)  # not attached (yet), or the engine is gone: nothing to stop
             return
-        online = sum(1 for s in self.engine.lobby.lobby.sessions.values() if s.logged_in)
+        online = self.view.logged_in
 
         async def answer(yes: bool | None) -> None:
             if yes:
@@ -841,8 +808,10 @@ class ClankApp(App[int]):
         self.push_screen(dialog, answer)
 
     async def _quit_now(self) -> None:
+        """Goodbye to every console (the engine's shutdown takes its grace period), then leave."""
+        self.stopping = True
         self.sub_title = "stopping..."
         self.notify("Telling every console goodbye...", title="Stopping")
-        await self._stop_servers()
-        if not self.guest.running and self.guest.outcome is None:
-            self.exit(0)  # trio never started; nothing to wait for
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.request(Stop), SHUTDOWN_WAIT)
+        self.exit(0, return_code=0)

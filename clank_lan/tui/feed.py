@@ -1,8 +1,9 @@
-"""Bounded inboxes between the appliance and the TUI: bus events and log records.
+"""Bounded inboxes between the engine and its operator console: bus events and log records.
 
 The engine's bus and the ``clank_lan`` loggers fill these from trio tasks (or any thread, for
-logging); the TUI drains them a few times a second. Both are bounded deques that drop the oldest
-entry when full and count what they dropped, so a busy server never waits for the screen.
+logging); each poll of the console drains them (``view.build_view``). Both are bounded deques
+that drop the oldest entry when full and count what they dropped, so a busy server never waits
+for the screen.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ class LogRecordView:
     text: str
 
 
-class TuiLogHandler(logging.Handler):
-    """A logging handler that posts records into the TUI's bounded log inbox."""
+class InboxLogHandler(logging.Handler):
+    """A logging handler that posts records into the console's bounded log inbox."""
 
     def __init__(self, inbox: Inbox[LogRecordView], level: int = logging.INFO) -> None:
         super().__init__(level)
@@ -87,7 +88,7 @@ class TuiLogHandler(logging.Handler):
 
 
 def _is_terminal_handler(h: logging.Handler) -> bool:
-    """A handler writing to the terminal (which Textual owns while it runs), not to a file."""
+    """A handler writing to the terminal (which the console owns while it runs), not to a file."""
     return (
         isinstance(h, logging.StreamHandler)
         and not isinstance(h, logging.FileHandler)
@@ -95,27 +96,38 @@ def _is_terminal_handler(h: logging.Handler) -> bool:
     )
 
 
+def terminal_level(logger_name: str = "clank_lan") -> int:
+    """The level the terminal shows (what the console's log pane shows too)."""
+    handlers = [h for h in logging.getLogger(logger_name).handlers if _is_terminal_handler(h)]
+    return min((h.level for h in handlers), default=logging.INFO) or logging.INFO
+
+
 @contextmanager
-def logs_to_tui(inbox: Inbox[LogRecordView], logger_name: str = "clank_lan") -> Iterator[TuiLogHandler]:
-    """While the TUI runs: the terminal handlers of ``logger_name`` go quiet and their records
-    go to the TUI instead (at the level the terminal had); file handlers are untouched."""
+def logs_to_inbox(inbox: Inbox[LogRecordView], level: int, logger_name: str = "clank_lan") -> Iterator[None]:
+    """While the engine runs: its records at ``level`` and above also go to the console's inbox."""
     logger = logging.getLogger(logger_name)
-    muted = [h for h in logger.handlers if _is_terminal_handler(h)]
-    level = min((h.level for h in muted), default=logging.INFO) or logging.INFO
-    handler = TuiLogHandler(inbox, level)
-    for h in muted:
-        logger.removeHandler(h)
+    handler = InboxLogHandler(inbox, level)
     logger.addHandler(handler)
+    previous = logger.level
     if logger.level == logging.NOTSET or logger.level > level:
-        previous_level: int | None = logger.level
         logger.setLevel(level)
-    else:
-        previous_level = None
     try:
-        yield handler
+        yield
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+@contextmanager
+def terminal_quiet(logger_name: str = "clank_lan") -> Iterator[None]:
+    """While the console owns the terminal, the log lines meant for it are not printed over it
+    (they reach the console's log pane; file handlers are untouched)."""
+    logger = logging.getLogger(logger_name)
+    muted = [h for h in logger.handlers if _is_terminal_handler(h)]
+    for h in muted:
+        logger.removeHandler(h)
+    try:
+        yield
+    finally:
         for h in muted:
             logger.addHandler(h)
-        if previous_level is not None:
-            logger.setLevel(previous_level)

@@ -10,6 +10,7 @@ refreshes, so the operator's selection stays on the same player. Times are wall-
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,15 +18,16 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from clank_lan.commands import Paths, ban_target_text, when_text
+from clank_lan.commands import ban_target_text, when_text
 from clank_lan.events import ChatLine, DnsQuery, PlayerStage
 from clank_lan.stages import STAGE_LABELS, STAGES, stage_of
 
 if TYPE_CHECKING:
     from clank_lan.dme.world import PlayerInfo, WorldInfo
     from clank_lan.doctor.tracker import ConsoleStatus
-    from clank_lan.engine import Engine, ServiceStatus
+    from clank_lan.engine import Engine
     from clank_lan.servers.lobby.state import Game, Lobby, Session
+    from clank_lan.tui.wire import Service
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,12 @@ def occupancy(count: int, limit: int) -> str:
     """``n/max``; a count over the limit says so instead of passing for a normal figure."""
     text = f"{count}/{limit}"
     return f"{text} OVER LIMIT" if count > limit else text
+
+
+def count_of(occupancy_text: str) -> int:
+    """The count of an ``occupancy`` cell."""
+    head = occupancy_text.split("/", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def channel_rows(lobby: Lobby) -> list[Row]:
@@ -244,7 +252,7 @@ def ban_rows(engine: Engine) -> list[Row]:
     return rows
 
 
-def services_table(services: dict[str, ServiceStatus]) -> Group:
+def services_table(services: Sequence[Service]) -> Group:
     """Each service's state in two columns, then every down one's reason in full (wrapped, never
     cut off: it says which program holds the port and how to free it)."""
     grid = Table.grid(padding=(0, 2), expand=True)
@@ -258,13 +266,13 @@ def services_table(services: dict[str, ServiceStatus]) -> Group:
             Text(f"{s.protocol} {s.port}"),
             Text("up", style="bold green") if s.up else Text("DOWN", style="bold red"),
         )
-        for s in services.values()
+        for s in services
     ]
     half = (len(cells) + 1) // 2
     for left, right in zip(cells[:half], [*cells[half:], (Text(""), Text(""), Text(""))]):
         grid.add_row(*left, *right)
     reasons = []
-    for s in services.values():
+    for s in services:
         if not s.up:
             reason = Text(f"{s.name.upper()} DOWN: ", style="bold red")
             reason.append(s.detail or "no reason given")
@@ -272,22 +280,23 @@ def services_table(services: dict[str, ServiceStatus]) -> Group:
     return Group(grid, *reasons)
 
 
-def services_strip(services: dict[str, ServiceStatus]) -> Text:
+def services_strip(services: Sequence[Service]) -> Text:
     """The services on one line (short terminals), every down one with its whole reason."""
     text = Text()
-    up = [s.name.upper().replace("_", " ") for s in services.values() if s.up]
+    up = [s.name.upper().replace("_", " ") for s in services if s.up]
     text.append("up: ", style="bold green")
     text.append(" ".join(up) or "none")
-    for s in services.values():
+    for s in services:
         if not s.up:
             text.append(f"\n{s.name.upper()} DOWN: ", style="bold red")
             text.append(s.detail)
     return text
 
 
-def paths_text(paths: Paths) -> Text:
+def paths_text(lines: Sequence[tuple[str, str]]) -> Text:
+    """``Paths.lines()`` under the setup panel."""
     text = Text()
-    for name, where in paths.lines():
+    for name, where in lines:
         text.append(f"\n{name}: ", style="bold")
         text.append(where)
     return text

@@ -15,8 +15,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from clank_lan.tournament.export import tournament_data
 from clank_lan.tui.rows import Columns, Row, clock
+from clank_lan.tui.wire import LiveGame
 
 if TYPE_CHECKING:
     from clank_lan.servers.lobby.state import Lobby
@@ -124,24 +124,33 @@ def next_matches(data: dict) -> Text:
     return text
 
 
-def linked_games(svc: TournamentService, lobby: Lobby, data: dict) -> Text:
+def live_games(svc: TournamentService, lobby: Lobby) -> list[LiveGame]:
+    """Lobby games linked to a match and still running, with who is in them (or was named)."""
+    out = []
+    for track in svc.tracks.values():
+        if track.result_id is not None:
+            continue
+        game = lobby.games.get(track.game_id)
+        players = (
+            [s.session.account_name for s in game.players.values()] if game is not None else track.players
+        )
+        out.append(
+            LiveGame(track.game_id, game.name if game is not None else "", list(players), track.match_id)
+        )
+    return out
+
+
+def linked_games(live: list[LiveGame], data: dict) -> Text:
     """Lobby games linked to a match and still running: id, name, players, and the match."""
     by_id = {m["id"]: m for m in data["matches"]}
     text = Text("Games in progress", style="bold underline")
-    live = [t for t in svc.tracks.values() if t.result_id is None]
     if not live:
         text.append("\n  no game linked to a match is running", style="dim")
-    for track in live:
-        game = lobby.games.get(track.game_id)
-        name = f" {game.name}" if game is not None else ""
-        players = (
-            [seat.session.account_name for seat in game.players.values()]
-            if game is not None
-            else track.players
-        )
-        m = by_id.get(track.match_id)
-        match = f"#{track.match_id} {_side(m['a'])} vs {_side(m['b'])}" if m else f"#{track.match_id}"
-        text.append(f"\n  game {track.game_id}{name}: {', '.join(players) or 'nobody yet'}", style="")
+    for game in live:
+        name = f" {game.name}" if game.name else ""
+        m = by_id.get(game.match_id)
+        match = f"#{game.match_id} {_side(m['a'])} vs {_side(m['b'])}" if m else f"#{game.match_id}"
+        text.append(f"\n  game {game.game_id}{name}: {', '.join(game.players) or 'nobody yet'}", style="")
         text.append(f"  -> match {match}", style="cyan")
     return text
 
@@ -174,13 +183,12 @@ def view_key(svc: TournamentService, lobby: Lobby) -> tuple:
     return (current.id if current is not None else None, svc.db.version, tuple(live))
 
 
-def tournament_view(svc: TournamentService, lobby: Lobby, *, wide: bool = True) -> RenderableType:
+def tournament_view(data: dict | None, live: list[LiveGame], *, wide: bool = True) -> RenderableType:
     """The whole scrollable part of the tab (the confirm table sits above it): on a wide terminal
     the bracket on the left, the next matches, linked games and standings on the right."""
-    data = tournament_data(svc)
     if data is None:
         return Text("\n".join(HOW_TO_START))
-    side: list[RenderableType] = [next_matches(data), Text(""), linked_games(svc, lobby, data)]
+    side: list[RenderableType] = [next_matches(data), Text(""), linked_games(live, data)]
     table = standings(data)
     if table is not None:
         side = [table, Text(""), *side]

@@ -1,14 +1,11 @@
-"""Trio as a guest of the running asyncio loop (Textual's), and the way back into it.
+"""Trio as a guest of the running asyncio loop, for the console tests.
 
-Textual runs on asyncio; the appliance runs on trio. Trio's guest mode lets both share the main
-thread: trio schedules its ticks as asyncio callbacks. Rules kept here (from the trio docs):
-one guest run per loop, quit by cancelling the root scope, and keep the host loop alive until
-trio's ``done_callback`` has fired.
-
-Host code (a Textual handler) never touches trio objects directly: ``call`` runs a plain function
-inside the trio run (``TrioToken.run_sync_soon``) and ``run`` starts an async function in the
-guest's nursery from there; both hand back an asyncio future with the result or the exception.
-This module imports no Textual, so it is tested on its own.
+The operator console runs on asyncio (Textual) and talks to the engine over its line; the tests
+run a fake engine's ``ConsoleHost`` as a trio guest of the test's own loop, so both share one
+thread and a test reads the engine's state between Pilot steps. Rules kept here (from the trio
+docs): one guest run per loop, quit by cancelling the root scope, and keep the host loop alive
+until trio's ``done_callback`` has fired. ``call`` runs a plain function inside the trio run and
+``run`` an async one in the guest's nursery; both hand back an asyncio future of the result.
 """
 
 from __future__ import annotations
