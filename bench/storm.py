@@ -689,7 +689,9 @@ def console_phase(args, shape: Shape, worlds: int, consoles: int, tmp: Path, wor
                     raise RuntimeError(f"the console did not attach ({app.link_error})")
                 await pilot.pause(0.05)
             timer = KeyTimer(app, pilot)
+            cpu0 = time.process_time()
             await timer.run_for(KEYS_IDLE, KEY_SECONDS, result["idle"], result["lost"])
+            result["idle_key_cpu"] = (time.process_time() - cpu0) / max(len(result["idle"]), 1) * 1000
             load = await asyncio.to_thread(LoadGen, shape, server.hello())
             try:
                 await asyncio.to_thread(load.window, worlds, 0.5)  # the players join the worlds
@@ -706,7 +708,9 @@ def console_phase(args, shape: Shape, worlds: int, consoles: int, tmp: Path, wor
                 )  # fmt: skip
                 held = asyncio.create_task(asyncio.to_thread(workers.hold, phase))
                 timer.commands.clear()
+                cpu0, wall0 = time.process_time(), time.monotonic()
                 await timer.run_for(10_000, KEY_SECONDS, result["busy"], result["lost"])
+                result["console_cpu"] = (time.process_time() - cpu0) / (time.monotonic() - wall0)
                 result["busy_commands"] = list(timer.commands)
                 result["held"] = await held
                 result["after"] = await asyncio.to_thread(workers.release)
@@ -854,6 +858,11 @@ def summary(args, storm: dict, tui: dict, elapsed: float) -> int:
         tabs.remove(ms)
     print(key_line("  of which tab switches", tabs))
     print(key_line("  and status + Enter", commands) + " (answered by the engine)")
+    if "console_cpu" in tui:
+        print(
+            f"  the console's process (Textual, Pilot): {tui['idle_key_cpu']:.0f} ms of CPU per key with the "
+            f"engine idle; {tui['console_cpu']:.0%} of a core while the keys were pressed in the storm"
+        )
     for key, label in (("calm", "relay, TUI, nobody typing"), ("tabs", "relay, TUI, keys every 0.2 s")):
         print(relay_line(label, tui[key]))
     print(login_line("logins under the TUI", held, tui["consoles"]))
