@@ -17,10 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-import trio
-
-from clank_lan.events import Event
-
 EVENT_CAPACITY = 2000
 LOG_CAPACITY = 2000
 
@@ -49,13 +45,6 @@ class Inbox(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
-
-
-async def pump_events(recv: trio.MemoryReceiveChannel[Event], inbox: Inbox[Event]) -> None:
-    """Move bus events into the inbox as they come (a trio task of the guest run)."""
-    async with recv:
-        async for event in recv:
-            inbox.put(event)
 
 
 @dataclass(frozen=True, slots=True)

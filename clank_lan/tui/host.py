@@ -27,7 +27,7 @@ import trio
 from clank_lan import __version__
 from clank_lan.commands import paths_of, run_command
 from clank_lan.net.setup import setup_text
-from clank_lan.tui.feed import EVENT_CAPACITY, LOG_CAPACITY, Inbox, LogRecordView, pump_events
+from clank_lan.tui.feed import EVENT_CAPACITY, LOG_CAPACITY, Inbox, LogRecordView
 from clank_lan.tui.view import build_view
 from clank_lan.tui.wire import (
     MAX_REQUEST,
@@ -80,6 +80,8 @@ class ConsoleHost:
         self.logs: Inbox[LogRecordView] = Inbox(LOG_CAPACITY)
         self.address: LinkAddress | None = None
         self.attached = False
+        # a callback, not a subscription: a bus event costs an append, not a task's wake-up
+        engine.bus.add_callback(self.events.put)
 
     async def run(self, host: str = "127.0.0.1", *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Listen on an ephemeral loopback port until cancelled; ``started`` with the address."""
@@ -98,7 +100,6 @@ class ConsoleHost:
                 self.link_file = None
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(pump_events, self.engine.bus.subscribe(EVENT_CAPACITY), self.events)
                 await nursery.start(trio.serve_listeners, self._serve, listeners)
                 task_status.started(self.address)
         finally:
