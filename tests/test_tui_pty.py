@@ -150,3 +150,42 @@ async def test_ban_through_the_dialog_in_a_real_terminal_keeps_serving_the_other
     db.close()
     assert rows == [("tui", "operator console (TUI)", "ban", "bob")]
     assert "ban by tui (operator console (TUI)): bob" in (data / "logs" / "clank-lan.log").read_text()
+
+
+async def test_attach_opens_the_console_of_a_headless_appliance_and_its_quit_stops_it(tmp_path: Path):
+    """``serve --headless`` (a service) and, later, ``attach`` in a terminal: the console finds the
+    appliance through its data folder, shows it, and the quit from the console stops the servers."""
+    tcp = {name: free_port(socket.SOCK_STREAM) for name in ("muis", "mas", "mls", "mps", "dme_tcp")}
+    udp = {name: free_port(socket.SOCK_DGRAM) for name in ("dme_udp", "nat")}
+    config = tmp_path / "clank-lan.toml"
+    config.write_text("[ports]\n" + "".join(f"{k} = {v}\n" for k, v in {**tcp, **udp}.items()))
+    data = tmp_path / "data"
+    server = subprocess.Popen(
+        [str(CLANK_LAN), "serve", "--headless", "--config", str(config), "--data", str(data),
+         "--address", "127.0.0.1", "--no-dns"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+    )  # fmt: skip
+    term = None
+    try:
+        await until(lambda: (data / "console.link").exists(), "the appliance's console link")
+        ports = Ports(muis=tcp["muis"], mas=tcp["mas"], mls=tcp["mls"])
+        async with LobbyClient.open("127.0.0.1", profile("uya"), ports) as alice:
+            with trio.fail_after(20):
+                await alice.login("alice", "pw")
+            term = Terminal([str(CLANK_LAN), "attach", "--data", str(data)], tmp_path)
+            await until(lambda: "Primary DNS: 127.0.0.1" in term.text(), "the console to draw", term=term)
+            await until(lambda: "Players (1)" in term.text() and "alice" in term.text(), "alice", term=term)
+            term.type(CTRL_C)
+            await until(lambda: "1 player online will be disconnected" in term.text(), "the quit dialog")
+            term.type(ENTER)
+            with trio.fail_after(20):
+                while server.poll() is None or term.proc.poll() is None:
+                    await trio.sleep(0.1)
+        assert server.returncode == 0 and term.proc.returncode == 0, term.text()[-2000:]
+        assert not (data / "console.link").exists()  # gone with the appliance
+    finally:
+        if term is not None:
+            term.close()
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
