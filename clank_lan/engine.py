@@ -127,6 +127,7 @@ class Engine:
         #: Per-console connection stages (the connection doctor's view of every console).
         self.consoles = attach_tracker(self)
         self._nursery: trio.Nursery | None = None
+        self._bound: list[trio.SocketListener | trio.socket.SocketType] = []  # closed when run ends
         self.stopping = False
 
     @property
@@ -230,6 +231,9 @@ class Engine:
                 task_status.started(self)
         finally:
             self._nursery = None
+            for sock in self._bound:  # the services stop serving them, but never close them
+                (sock.socket if isinstance(sock, trio.SocketListener) else sock).close()
+            self._bound.clear()
             self.db.close()
 
     async def _bind(self, name: str, proto: str, port: int):
@@ -245,6 +249,7 @@ class Engine:
             self._mark_down(name, exc.message)
             return None
         self.services[name].port = bound
+        self._bound.append(sock)
         return sock
 
     async def _start_tcp(self, nursery: trio.Nursery, name: str, port: int, app) -> None:

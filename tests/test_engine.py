@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import socket
+import warnings
 
 import msgspec
 import trio
@@ -52,6 +54,27 @@ async def test_shutdown_says_goodbye_and_stops_within_the_grace():
         with trio.fail_after(5):
             while "server shutting down" not in c.mls.system_messages:
                 await trio.sleep(0.02)
+
+
+async def test_a_stopped_engine_closes_every_socket_it_bound():
+    """The services stop serving their sockets when the engine stops, and the engine closes them
+    then: none is left for the garbage collector to close at some later moment (a socket closed
+    by the collector is a descriptor closed at an unknown time, under whoever runs then), and an
+    engine started again in the same process (the selftest, a test) gets the same ports."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        async with running_engine() as engine:
+            bound = {s.name: (s.protocol, s.port) for s in engine.services.values() if s.up}
+            await engine.shutdown(grace=0.1)  # the operator's stop
+        del engine
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert unclosed == []
+    assert {"muis", "mas", "mls", "mps", "dme_tcp", "dme_udp", "nat"} <= set(bound)
+    for proto, port in bound.values():
+        kind = socket.SOCK_STREAM if proto == "TCP" else socket.SOCK_DGRAM
+        with socket.socket(socket.AF_INET, kind) as again:  # no SO_REUSEADDR: an open one would refuse
+            again.bind(("127.0.0.1", port))
 
 
 def test_every_command_has_help_and_unknown_commands_explain_themselves():
