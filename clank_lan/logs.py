@@ -293,7 +293,7 @@ class LogWriter:
         self._thread.join(timeout)
 
 
-def _record_text(record: logging.LogRecord) -> str:
+def record_text(record: logging.LogRecord) -> str:
     """The message with its traceback, if any: all a queued line needs of the record."""
     text = record.getMessage()
     if record.exc_info:
@@ -310,7 +310,7 @@ class QueuedFileHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.writer.line(record.created, record.levelname[:1], _record_text(record))
+            self.writer.line(record.created, record.levelname[:1], record_text(record))
         except Exception:
             self.handleError(record)
 
@@ -326,7 +326,7 @@ class QueuedConsoleHandler(logging.StreamHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.writer.console(record.created, record.levelname[:1], _record_text(record), self.stream)
+            self.writer.console(record.created, record.levelname[:1], record_text(record), self.stream)
         except Exception:
             self.handleError(record)
 

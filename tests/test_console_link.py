@@ -28,10 +28,11 @@ from clank_lan.events import ChatLine
 from clank_lan.tui import attach
 from clank_lan.tui.feed import Inbox, LogRecordView
 from clank_lan.tui.host import HELLO_TIMEOUT, ConsoleHost
-from clank_lan.tui.link import EngineLink, LinkClosed
+from clank_lan.tui.link import EngineLink, LinkClosed, forward_records
 from clank_lan.tui.rows import Row
 from clank_lan.tui.view import STORM_EVENTS, build_view
 from clank_lan.tui.wire import (
+    CONSOLE_LOGGER,
     HEADER,
     LINK_ENV,
     LINK_FILE,
@@ -809,6 +810,31 @@ def test_a_stop_through_the_link_ends_the_engine():
             # the guest's main returns once the engine stopped: the run ends, and the line with it
             await guest.wait_done(5)
             await asyncio.wait_for(link.closed.wait(), 5)
+            await link.close()
+
+    run_async(main)
+
+
+def test_the_consoles_own_records_and_tracebacks_reach_the_engines_log(logs):
+    """The console's process writes no log file: its records, a failure's traceback included, go
+    to the engine, which logs them under the console's logger (and never sends them back)."""
+
+    async def main() -> None:
+        async with guest_host() as (host, _guest):
+            assert host.address is not None
+            link = await EngineLink.connect(host.address, timeout=5)
+            root = logging.getLogger("clank_lan")
+            before = list(root.handlers)
+            with forward_records(link):
+                try:
+                    raise KeyError("a bug in a dialog")
+                except KeyError:
+                    logging.getLogger("clank_lan.tui").critical("the console failed", exc_info=True)
+                assert isinstance(await link.request(lambda i: Poll(i, full=False)), View)
+            assert root.handlers == before
+            [text] = messages(logs, CONSOLE_LOGGER, logging.CRITICAL)
+            assert text.startswith("the console failed\nTraceback")
+            assert "KeyError: 'a bug in a dialog'" in text
             await link.close()
 
     run_async(main)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from functools import partial
 
 import pytest
 import trio
@@ -92,6 +93,12 @@ async def _until_logged(caplog, text: str) -> None:
             await trio.sleep(0.01)
 
 
+async def _stop_once_attached(caplog, engine) -> None:
+    """The engine stops (Ctrl+C, SIGTERM) while the console is attached."""
+    await _until_logged(caplog, "the operator console attached")
+    await engine.shutdown()
+
+
 def test_the_operators_quit_stops_the_servers(console, caplog, capfd):
     console("quit")
     with caplog.at_level(logging.INFO, logger="clank_lan"):
@@ -123,13 +130,8 @@ def test_a_failed_console_leaves_the_servers_serving_until_stopped(console, capl
 
 def test_a_console_leaves_by_itself_when_the_engine_stops(console, caplog, capfd):
     console("wait")
-
-    async def stop_when(engine) -> None:
-        await _until_logged(caplog, "the operator console attached")
-        await engine.shutdown()
-
     with caplog.at_level(logging.INFO, logger="clank_lan"):
-        assert run_serve(stop_when) == 0
+        assert run_serve(partial(_stop_once_attached, caplog)) == 0
     assert "console saw the line close" in capfd.readouterr().out
     assert not any("killed" in r.getMessage() for r in caplog.records)
 
@@ -137,13 +139,8 @@ def test_a_console_leaves_by_itself_when_the_engine_stops(console, caplog, capfd
 def test_a_console_that_does_not_leave_is_killed_after_the_grace(console, caplog, capfd, monkeypatch):
     console("hang")
     monkeypatch.setattr(spawn, "GRACE", 0.5)
-
-    async def stop_when(engine) -> None:
-        await _until_logged(caplog, "the operator console attached")
-        await engine.shutdown()
-
     with caplog.at_level(logging.INFO, logger="clank_lan"):
-        assert run_serve(stop_when) == 0
+        assert run_serve(partial(_stop_once_attached, caplog)) == 0
     assert "console saw the line close" in capfd.readouterr().out
     assert any("did not leave within 0.5 s; killed" in r.getMessage() for r in caplog.records)
 

@@ -30,6 +30,7 @@ from clank_lan.net.setup import setup_text
 from clank_lan.tui.feed import EVENT_CAPACITY, LOG_CAPACITY, Inbox, LogRecordView
 from clank_lan.tui.view import build_view
 from clank_lan.tui.wire import (
+    CONSOLE_LOGGER,
     MAX_REQUEST,
     FrameReader,
     Hello,
@@ -56,7 +57,7 @@ log = logging.getLogger("clank_lan.tui")
 ACTOR = "tui"  # who the audit trail says acted
 HELLO_TIMEOUT = 5.0
 READ_SIZE = 65536
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+LEVELS = logging.getLevelNamesMapping()  # "CRITICAL": 50, ... (the console sends them lower-case)
 
 
 def write_link(path: Path, address: LinkAddress) -> None:
@@ -160,9 +161,8 @@ class ConsoleHost:
                 await self.engine.shutdown()
                 return Lines(msg.id, [])
             if isinstance(msg, Record):
-                logging.getLogger("clank_lan.tui.console").log(
-                    LEVELS.get(msg.level, logging.ERROR), "%s", msg.text
-                )
+                level = LEVELS.get(msg.level.upper(), logging.ERROR)
+                logging.getLogger(CONSOLE_LOGGER).log(level, "%s", msg.text)
                 return None
             raise LinkError(f"a {type(msg).__name__} after the hello")
         except LinkError:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import msgspec
 
+from clank_lan.logs import record_text
 from clank_lan.tui.wire import (
+    CONSOLE_LOGGER,
     HEADER,
     MAX_VIEW,
     Hello,
@@ -127,16 +128,17 @@ class EngineLink:
 
 
 class _Forward(logging.Handler):
+    """Sends each record over the line (the engine's log file keeps it)."""
+
     def __init__(self, link: EngineLink) -> None:
         super().__init__(logging.INFO)
         self.link = link
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name == CONSOLE_LOGGER:
+            return  # the engine's copy of a forwarded record (one process: the tests)
         try:
-            text = record.getMessage()
-            if record.exc_info and record.exc_info[1] is not None:
-                text += "\n" + "".join(traceback.format_exception(record.exc_info[1])).rstrip()
-            self.link.record(record.levelname.lower(), text)
+            self.link.record(record.levelname.lower(), record_text(record))
         except Exception:
             self.handleError(record)
 

@@ -28,6 +28,7 @@ MAX_REQUEST = 64 * 1024
 MAX_VIEW = 16 * 1024 * 1024
 LINK_FILE = "console.link"  # in the data folder, for ``clank-lan attach``
 LINK_ENV = "CLANK_LAN_LINK"  # the console that ``serve`` starts gets its address here
+CONSOLE_LOGGER = "clank_lan.tui.console"  # where the engine logs the console's own records
 
 
 @dataclass(frozen=True)
