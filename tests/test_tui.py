@@ -194,6 +194,27 @@ def test_an_error_in_the_screen_is_logged_and_the_servers_keep_running(caplog):
     assert not engine.shutdown_called
 
 
+def test_an_error_showing_the_engines_answer_is_a_screen_failure_too(caplog, monkeypatch):
+    """The polls run in tasks of the screen's own, outside Textual's handlers: their bugs follow
+    the same rule (logged with the traceback, the screen closes, the servers serve on)."""
+    app, engine = make_app()
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        def broken(view) -> None:
+            raise KeyError("a bug showing a view")
+
+        monkeypatch.setattr(app, "apply", broken)
+        with caplog.at_level(logging.CRITICAL, logger="clank_lan.tui"):
+            await wait_until(pilot, lambda: app.ui_error is not None, "the error")
+        assert isinstance(app.ui_error, KeyError)
+        assert app.harness.guest.running and not engine.shutdown_called
+
+    with pytest.raises(KeyError, match="a bug showing a view"):  # Pilot re-raises it at the end
+        run_app(app, scenario)
+    assert any(r.exc_info and isinstance(r.exc_info[1], KeyError) for r in caplog.records)
+    assert not engine.shutdown_called
+
+
 # --- where things are, bans and the audit trail --------------------------------------------------
 
 

@@ -245,7 +245,7 @@ class ClankApp(App[int]):
         self._audit_shown = 0
         self._cup: Cup | None = None
         self._cup_shown: object = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Future] = set()
         self._cleanup = ExitStack()
 
     # layout --------------------------------------------------------------------------------
@@ -336,10 +336,17 @@ class ClankApp(App[int]):
         super()._handle_exception(error)
 
     # the engine's line -----------------------------------------------------------------------
-    def _spawn(self, coro: Awaitable[object]) -> None:
+    def _spawn(self, coro: Awaitable[object]) -> asyncio.Future:
+        """A task of the screen's own: its exception is a screen failure like a handler's."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Future) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and isinstance(task.exception(), Exception):
+            self._handle_exception(task.exception())
 
     async def _attach(self) -> None:
         try:
@@ -377,7 +384,7 @@ class ClankApp(App[int]):
     def _tick(self) -> None:
         if self.link is None or self._poll_task is not None or not self.is_running:
             return  # a poll still on its way is not doubled: a busy engine answers late, not twice
-        self._poll_task = asyncio.ensure_future(self._poll())
+        self._poll_task = self._spawn(self._poll())
 
     async def poll_once(self, *, full: bool = False) -> None:
         """One poll now, after the one on its way (``full``: every table); shown when it returns."""
