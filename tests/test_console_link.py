@@ -27,7 +27,7 @@ from rich.text import Span, Text
 from clank_lan.events import ChatLine
 from clank_lan.tui import attach
 from clank_lan.tui.feed import Inbox, LogRecordView
-from clank_lan.tui.host import HELLO_TIMEOUT, ConsoleHost
+from clank_lan.tui.host import HELLO_TIMEOUT, MAX_WAITING, ConsoleHost
 from clank_lan.tui.link import EngineLink, LinkClosed, forward_records
 from clank_lan.tui.rows import Row
 from clank_lan.tui.view import STORM_EVENTS, build_view
@@ -490,6 +490,26 @@ async def test_a_console_that_says_nothing_is_dropped_after_the_hello_deadline(l
             await trio.sleep(HELLO_TIMEOUT * 2)
             assert isinstance(await console.ask(Poll(1)), View)
             await console.aclose()
+
+
+async def test_a_flood_of_silent_connections_is_bounded_and_the_operator_still_gets_in(loopback_clock, logs):
+    """At most ``MAX_WAITING`` connections wait to show a token; more are closed at once (and not
+    each logged), and the operator, who has the token, is served once the waiting ones time out."""
+    with trio.fail_after(HELLO_TIMEOUT * 4):
+        async with serving() as host:
+            waiting = [await Console.open(host) for _ in range(MAX_WAITING)]
+            await until(lambda: host.waiting == MAX_WAITING, "the silent ones to wait")
+            extra = [await Console.open(host) for _ in range(5)]
+            for console in extra:
+                assert await console.reply() is None  # closed at once, long before the deadline
+            assert host.turned_away == 5 and trio.current_time() < HELLO_TIMEOUT
+            for console in waiting:
+                assert await console.reply() is None  # the deadline
+            console, _ = await attached(host)
+            assert isinstance(await console.ask(Poll(1)), View)
+            assert len(messages(logs, "clank_lan.tui", logging.WARNING)) == MAX_WAITING
+            for c in (*waiting, *extra, console):
+                await c.aclose()
 
 
 async def test_a_silent_console_is_dropped_even_while_another_is_attached(loopback_clock):

@@ -56,6 +56,7 @@ log = logging.getLogger("clank_lan.tui")
 
 ACTOR = "tui"  # who the audit trail says acted
 HELLO_TIMEOUT = 5.0
+MAX_WAITING = 8  # connections waiting to show their token; more are closed at once
 READ_SIZE = 65536
 LEVELS = logging.getLevelNamesMapping()  # "CRITICAL": 50, ... (the console sends them lower-case)
 
@@ -81,6 +82,8 @@ class ConsoleHost:
         self.logs: Inbox[LogRecordView] = Inbox(LOG_CAPACITY)
         self.address: LinkAddress | None = None
         self.attached = False
+        self.waiting = 0  # connections that have not shown their token yet
+        self.turned_away = 0  # closed at once: ``MAX_WAITING`` were waiting
         # a callback, not a subscription: a bus event costs an append, not a task's wake-up
         engine.bus.add_callback(self.events.put)
 
@@ -110,30 +113,43 @@ class ConsoleHost:
 
     async def _serve(self, stream: trio.SocketStream) -> None:
         async with stream:
+            if self.waiting >= MAX_WAITING:
+                self.turned_away += 1  # a local flood of connections: each closed at once, not logged
+                return
             frames = _Frames(stream)
             try:
-                hello: ToEngine | None = None
-                with trio.move_on_after(HELLO_TIMEOUT) as waited:
-                    hello = await frames.next()
-                if waited.cancelled_caught:
-                    log.warning("a connection to the console port said nothing within %g s", HELLO_TIMEOUT)
-                    return
-                if hello is None:
-                    log.debug("a connection to the console port closed without a word")
-                    return
-                # bytes: compare_digest refuses str with characters beyond ASCII
-                token = hello.token.encode("utf-8", "replace") if isinstance(hello, Hello) else b""
-                if not hmac.compare_digest(token, self.token.encode()):
-                    log.warning("an operator console without the right token was refused")
-                    await stream.send_all(encode(Refused("wrong token")))
-                    return
-                if self.attached:
-                    await stream.send_all(encode(Refused("another operator console is attached")))
-                    return
-                self.attached = True
-                await self._attached(stream, frames)
+                self.waiting += 1
+                try:
+                    admitted = await self._hello(stream, frames)
+                finally:
+                    self.waiting -= 1
+                if admitted:
+                    await self._attached(stream, frames)
             except (LinkError, trio.BrokenResourceError) as exc:
                 log.warning("the operator console was dropped: %s", exc)
+
+    async def _hello(self, stream: trio.SocketStream, frames: _Frames) -> bool:
+        """The token within ``HELLO_TIMEOUT``, and nobody else attached; else the reason, and False."""
+        hello: ToEngine | None = None
+        with trio.move_on_after(HELLO_TIMEOUT) as waited:
+            hello = await frames.next()
+        if waited.cancelled_caught:
+            log.warning("a connection to the console port said nothing within %g s", HELLO_TIMEOUT)
+            return False
+        if hello is None:
+            log.debug("a connection to the console port closed without a word")
+            return False
+        # bytes: compare_digest refuses str with characters beyond ASCII
+        token = hello.token.encode("utf-8", "replace") if isinstance(hello, Hello) else b""
+        if not hmac.compare_digest(token, self.token.encode()):
+            log.warning("an operator console without the right token was refused")
+            await stream.send_all(encode(Refused("wrong token")))
+            return False
+        if self.attached:
+            await stream.send_all(encode(Refused("another operator console is attached")))
+            return False
+        self.attached = True
+        return True
 
     async def _attached(self, stream: trio.SocketStream, frames: _Frames) -> None:
         paths = paths_of(self.engine)
