@@ -28,7 +28,7 @@ from clank_lan.engine import SHUTDOWN_GRACE, Addresses, Engine
 from clank_lan.logs import setup_logging, shutdown_logging
 from clank_lan.net.lan import detect_lan_address
 from clank_lan.net.setup import setup_text
-from clank_lan.serve_options import default_data_dir, frozen_dir, prepare
+from clank_lan.serve_options import default_data_dir, prepare
 from clank_lan.tui import UI_FAILED
 from clank_lan.tui.feed import logs_to_inbox, terminal_level
 from clank_lan.tui.host import ConsoleHost
@@ -70,10 +70,8 @@ def run(args: argparse.Namespace) -> int:
     paths = Paths(config=config_path, data=None if args.ephemeral else data_dir, log=log_file)
     use_tui = not args.headless and _interactive()
     try:
-        status = trio.run(partial(serve, config, args, data_dir, paths=paths, tui=use_tui))
-        if status == UI_FAILED and frozen_dir() is not None:
-            input("Press Enter to close this window.")  # a double-clicked window keeps the reason
-        return status
+        # UI_FAILED is an error status: a double-clicked window waits for Enter (``_frozen``)
+        return trio.run(partial(serve, config, args, data_dir, paths=paths, tui=use_tui))
     except DbError as exc:
         print(f"clank-lan: {exc}", file=sys.stderr)
         return 2
