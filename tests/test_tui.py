@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import trio
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widget import Widget
@@ -23,6 +24,7 @@ from clank_lan.tui.app import ClankApp
 from clank_lan.tui.screens import BanScreen, BroadcastScreen, ConfirmScreen, HelpScreen, KickScreen
 from clank_lan.tui.view import STORM_EVENTS
 from clank_lan.tui.widgets import PaneLog
+from clank_lan.tui.wire import Run
 from tests.tui_fake import (
     FakeEngine,
     make_app,
@@ -213,6 +215,37 @@ def test_an_error_showing_the_engines_answer_is_a_screen_failure_too(caplog, mon
         run_app(app, scenario)
     assert any(r.exc_info and isinstance(r.exc_info[1], KeyError) for r in caplog.records)
     assert not engine.shutdown_called
+
+
+def test_keys_after_enter_do_not_wait_for_the_engines_answer_and_answers_keep_their_order(monkeypatch):
+    """A command's answer comes from the engine, which may be busy (a login storm): meanwhile the
+    console goes on taking keys, and two lines typed one after the other answer in that order."""
+    app, _engine = make_app()
+    host = app.harness.host
+    held: list[trio.Event] = []
+    real_handle = host.handle
+
+    async def slow_handle(msg):
+        if isinstance(msg, Run) and msg.line == "status":  # the engine is busy with this one
+            held.append(trio.Event())
+            await held[-1].wait()
+        return await real_handle(msg)
+
+    monkeypatch.setattr(host, "handle", slow_handle)
+
+    async def scenario(app: ClankApp, pilot: Pilot) -> None:
+        await type_command(app, pilot, "status")
+        await type_command(app, pilot, "players")
+        await wait_until(pilot, lambda: held, "the engine to hold the first line")
+        await pilot.press("escape", "2")  # a tab switch while the engine has not answered
+        assert app.main.query_one("#tabs", TabbedContent).active == "channels"
+        assert "> status" in output_text(app) and "MUIS" not in output_text(app)
+        await app.harness.guest.call(held[0].set)
+        await wait_until(pilot, lambda: "amy" in output_text(app), "both answers")
+        out = output_text(app)
+        assert out.index("> status") < out.index("> players") < out.index("MUIS") < out.index("amy")
+
+    run_app(app, scenario)
 
 
 # --- where things are, bans and the audit trail --------------------------------------------------

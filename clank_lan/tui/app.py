@@ -601,7 +601,9 @@ class ClankApp(App[int]):
         self._tick()
         return out
 
-    async def on_input_submitted(self, event: Input.Submitted) -> None:
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """The line runs in a task of its own: the keys after Enter are not held up while the
+        engine answers (the answers still come in the order the lines were sent)."""
         if event.input.id != "command":
             return
         event.stop()
@@ -609,7 +611,7 @@ class ClankApp(App[int]):
         event.input.value = ""
         if line:
             self.main.query_one("#command", CommandLine).remember(line)
-            await self.run_line(line)
+            self._spawn(self.run_line(line))
 
     def palette_command(self, name: str, needs_arguments: bool) -> None:
         """A registry command chosen in the palette: run it, or let the operator finish it."""
@@ -666,8 +668,7 @@ class ClankApp(App[int]):
         return action not in MAIN_SCREEN_ACTIONS or self.screen is getattr(self, "main", None)
 
     def action_show_tab(self, tab: str) -> None:
-        self.main.query_one("#tabs", TabbedContent).active = tab
-        self.action_focus_tab()
+        self.main.query_one("#tabs", TabbedContent).active = tab  # the focus follows (tab activated)
 
     def action_focus_tab(self) -> None:
         active = self.main.query_one("#tabs", TabbedContent).active
