@@ -183,11 +183,13 @@ async def test_consoles_that_idled_and_left_leave_no_descriptor_behind(autojump_
     for the server to be back to its descriptor count is not kept waiting by the first idle
     console."""
     tcp._shell()
-    before = len(os.listdir("/proc/self/fd"))
+    before = set(os.listdir("/proc/self/fd"))
     async with serving(3) as peers:
         for p in peers:
             p.send(b"ping")
         await settle()
         assert parked() == 3
     await settle()
-    assert len(os.listdir("/proc/self/fd")) == before
+    # descriptors opened meanwhile and still open (one closed meanwhile by someone else's garbage
+    # being collected, another test's, is not this test's business)
+    assert set(os.listdir("/proc/self/fd")) - before == set()

@@ -160,6 +160,9 @@ class MediusLink:
             for _types, w in list(self._waiters.values()):
                 w.close()
             self._unsolicited_send.close()
+            # the server ended it (or the client is closing): the socket goes now, not whenever
+            # the garbage collector finds it (a refused login would otherwise keep its descriptor)
+            await trio.aclose_forcefully(self.stream)
 
     def _dispatch(self, ev: object) -> None:
         if isinstance(ev, Connected):

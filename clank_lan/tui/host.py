@@ -107,6 +107,8 @@ class ConsoleHost:
                 await nursery.start(trio.serve_listeners, self._serve, listeners)
                 task_status.started(self.address)
         finally:
+            for listener in listeners:  # serve_listeners closes them, unless cancelled before it ran
+                listener.socket.close()
             if self.link_file is not None:
                 with suppress(OSError):
                     self.link_file.unlink()
