@@ -61,7 +61,15 @@ from clank_lan.tui.screens import (
     KickScreen,
     ResultChoice,
 )
-from clank_lan.tui.widgets import CommandLine, ConsoleScreen, FixedLog, PaneLog, StableFooter, sync_table
+from clank_lan.tui.widgets import (
+    CommandLine,
+    ConsoleScreen,
+    ConsoleTable,
+    FixedLog,
+    PaneLog,
+    StableFooter,
+    sync_table,
+)
 from clank_lan.tui.wire import Cup, Lines, Poll, Run, Stop, View
 
 #: Attaches to the engine (``EngineLink.connect`` with the address it was given).
@@ -260,17 +268,17 @@ class ClankApp(App[int]):
         yield Static(Text("starting the servers..."), id="strip")
         with TabbedContent(id="tabs", initial="players"):
             with TabPane("Players", id="players"):
-                yield DataTable(id="players-table", cursor_type="row", zebra_stripes=True)
+                yield ConsoleTable(id="players-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Channels", id="channels"):
-                yield DataTable(id="channels-table", cursor_type="row", zebra_stripes=True)
+                yield ConsoleTable(id="channels-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Games", id="games"), Vertical():
-                yield DataTable(id="games-table", cursor_type="row", zebra_stripes=True)
+                yield ConsoleTable(id="games-table", cursor_type="row", zebra_stripes=True)
                 yield Static(Text("no game selected", style="dim"), id="game-detail", classes="pane-detail")
             with TabPane("Consoles", id="consoles"), Vertical():
-                yield DataTable(id="consoles-table", cursor_type="row", zebra_stripes=True)
+                yield ConsoleTable(id="consoles-table", cursor_type="row", zebra_stripes=True)
                 yield Static(Text(""), id="console-detail", classes="pane-detail")
             with TabPane("Bans", id="bans"), Vertical():
-                yield DataTable(id="bans-table", cursor_type="row", zebra_stripes=True)
+                yield ConsoleTable(id="bans-table", cursor_type="row", zebra_stripes=True)
                 none_yet = Text("no operator actions yet", style="dim")
                 yield Static(none_yet, id="audit-log", classes="pane-detail")
             with TabPane("DNS", id="dns"):
@@ -280,7 +288,7 @@ class ClankApp(App[int]):
             with TabPane("Logs", id="logs"):
                 yield PaneLog(id="log-log", max_lines=PANE_LINES, wrap=True)
             with TabPane("Tournament", id="tournament"), Vertical():
-                yield DataTable(id="pending-table", cursor_type="row", zebra_stripes=True)
+                yield ConsoleTable(id="pending-table", cursor_type="row", zebra_stripes=True)
                 with VerticalScroll(id="tournament-scroll"):
                     yield Static(Text("\n".join(cup.HOW_TO_START)), id="tournament-view")
         yield FixedLog(id="output", max_lines=OUTPUT_LINES, wrap=True)

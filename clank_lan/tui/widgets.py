@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from rich.cells import cell_len
 from rich.console import RenderableType
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.reactive import Reactive
@@ -156,6 +157,24 @@ class PaneLog(FixedLog):
         held, self._held = self._held, deque(maxlen=self.max_lines)
         for draw, expand in held:
             self.write(draw(), expand=expand)
+
+
+class ConsoleTable(DataTable):
+    """A ``DataTable`` that draws its cells again once new rows have widened its columns.
+
+    Textual measures new rows when the table is next idle and caches each drawn cell under a key
+    without its width; a cell drawn before that measurement (a screen refresh came first, on a
+    loaded machine) kept its cut-off drawing until the next change to the table: the first
+    player's row showed "uya-n" and "19" under wide columns. (Private Textual attributes: the
+    measurement's flag, and the counter its caches are keyed by.)
+    """
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        measured = self._require_update_dimensions
+        await super()._on_idle(event)
+        if measured:
+            self._update_count += 1
+            self.refresh()
 
 
 def _cell_width(value: object) -> int:
