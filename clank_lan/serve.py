@@ -13,6 +13,8 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from clank_lan.net.lan import detect_lan_address
 from clank_lan.net.setup import setup_text
 from clank_lan.serve_options import default_data_dir, prepare
 from clank_lan.tui import UI_FAILED
-from clank_lan.tui.feed import logs_to_inbox, terminal_level
+from clank_lan.tui.feed import LOG_CAPACITY, Inbox, LogRecordView, logs_to_inbox, terminal_level
 from clank_lan.tui.host import ConsoleHost
 from clank_lan.tui.spawn import failed_text, run_console
 from clank_lan.tui.wire import LINK_FILE
@@ -63,15 +65,24 @@ def run(args: argparse.Namespace) -> int:
     data_dir = args.data or default_data_dir()
     level = args.log_level or config.logging.level
     log_file = setup_logging(level, data_dir / "logs", config.logging.frames)
-    log.info("clank-lan %s starting%s", __version__, f"; log file {log_file}" if log_file else "")
-    log.info("config: %s", config_path or "built-in defaults (no clank-lan.toml found)")
-    if args.ephemeral:
-        log.info("--ephemeral: the database is kept in memory only; logs go to %s", data_dir / "logs")
-    paths = Paths(config=config_path, data=None if args.ephemeral else data_dir, log=log_file)
-    use_tui = not args.headless and _interactive()
+    console_logs: Inbox[LogRecordView] = Inbox(LOG_CAPACITY)  # an operator console's Logs pane
+    with logs_to_inbox(console_logs, terminal_level()):
+        log.info("clank-lan %s starting%s", __version__, f"; log file {log_file}" if log_file else "")
+        log.info("config: %s", config_path or "built-in defaults (no clank-lan.toml found)")
+        if args.ephemeral:
+            log.info("--ephemeral: the database is kept in memory only; logs go to %s", data_dir / "logs")
+        paths = Paths(config=config_path, data=None if args.ephemeral else data_dir, log=log_file)
+        use_tui = not args.headless and _interactive()
+        return _run(
+            partial(serve, config, args, data_dir, paths=paths, tui=use_tui, console_logs=console_logs)
+        )
+
+
+def _run(serving: Callable[[], Awaitable[int]]) -> int:
+    """``serving`` under trio: its status, or what a stop or a database error means for it."""
     try:
         # UI_FAILED is an error status: a double-clicked window waits for Enter (``_frozen``)
-        return trio.run(partial(serve, config, args, data_dir, paths=paths, tui=use_tui))
+        return trio.run(serving)
     except DbError as exc:
         print(f"clank-lan: {exc}", file=sys.stderr)
         return 2
@@ -96,6 +107,7 @@ async def serve(
     *,
     paths: Paths | None = None,
     tui: bool = False,
+    console_logs: Inbox[LogRecordView] | None = None,
     task_status=trio.TASK_STATUS_IGNORED,
 ) -> int:
     """Run the appliance until it is shut down; ``tui`` starts the operator console on this
@@ -112,9 +124,11 @@ async def serve(
         paths=paths,
     )
 
-    host = ConsoleHost(engine, link_file=data_dir / LINK_FILE if data_dir is not None else None)
+    link_file = data_dir / LINK_FILE if data_dir is not None else None
+    host = ConsoleHost(engine, link_file=link_file, logs=console_logs)
     status = 0
-    with logs_to_inbox(host.logs, terminal_level()):
+    # ``run`` gathers the log lines for a console from its own first line on; called alone, here
+    with nullcontext() if console_logs is not None else logs_to_inbox(host.logs, terminal_level()):
         async with trio.open_nursery() as nursery:
             # Ctrl+C and SIGTERM go to a receiver before any service starts. Without one, trio
             # raises KeyboardInterrupt inside whatever task runs at that instant, and a library

@@ -31,7 +31,7 @@ from clank_lan.db.store import DB_FILENAME
 
 CLANK_LAN = Path(sys.executable).parent / "clank-lan"
 ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>NOP\\]")
-F3, DOWN, ENTER, CTRL_C = "\x1bOR", "\x1b[B", "\r", "\x03"
+F3, DOWN, ENTER, CTRL_C, HOME = "\x1bOR", "\x1b[B", "\r", "\x03", "\x1b[H"
 
 pytestmark = pytest.mark.skipif(not CLANK_LAN.exists(), reason=f"no {CLANK_LAN} (the venv is not installed)")
 
@@ -175,6 +175,10 @@ async def test_attach_opens_the_console_of_a_headless_appliance_and_its_quit_sto
             term = Terminal([str(CLANK_LAN), "attach", "--data", str(data)], tmp_path)
             await until(lambda: "Primary DNS: 127.0.0.1" in term.text(), "the console to draw", term=term)
             await until(lambda: "Players (1)" in term.text() and "alice" in term.text(), "alice", term=term)
+            term.type("8")  # the Logs pane: the appliance's log from its first line, before the attach
+            await until(lambda: " INFO " in term.text(), "the Logs pane", term=term)
+            term.type(HOME)  # its top
+            await until(lambda: "starting; log file" in term.text(), "the start-up lines", term=term)
             term.type(CTRL_C)
             await until(lambda: "1 player online will be disconnected" in term.text(), "the quit dialog")
             term.type(ENTER)

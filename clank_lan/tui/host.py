@@ -74,12 +74,14 @@ def write_link(path: Path, address: LinkAddress) -> None:
 class ConsoleHost:
     """Answers the console's polls, commands and questions from the engine's state."""
 
-    def __init__(self, engine: Engine, *, link_file: Path | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, link_file: Path | None = None, logs: Inbox[LogRecordView] | None = None
+    ) -> None:
         self.engine = engine
         self.link_file = link_file
         self.token = secrets.token_urlsafe(32)
         self.events: Inbox[Event] = Inbox(EVENT_CAPACITY)
-        self.logs: Inbox[LogRecordView] = Inbox(LOG_CAPACITY)
+        self.logs: Inbox[LogRecordView] = logs if logs is not None else Inbox(LOG_CAPACITY)
         self.address: LinkAddress | None = None
         self.attached = False
         self.waiting = 0  # connections that have not shown their token yet
