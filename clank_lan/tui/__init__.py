@@ -1,7 +1,7 @@
 """The operator console: a Textual app in a process of its own, and the engine's end of its line.
 
 ``clank-lan serve`` starts the console on its terminal (``spawn``) and serves it (``host``: polls,
-commands, questions); ``clank-lan attach`` starts the same console for a headless appliance. The
+commands, the quit); ``clank-lan attach`` starts the same console for a headless appliance. The
 engine's side (``host``, ``view``, ``feed``, ``wire``, ``rows``, ``tournament``) never imports
 Textual; only the console's side (``app``, ``attach``) does.
 

@@ -12,8 +12,8 @@ How it stays out of the engine's way: the engine never imports this module, and 
 another process (``clank-lan serve`` starts it; ``clank-lan attach`` attaches it to a headless
 appliance). It knows the engine only through its line (``link.EngineLink``): a poll a few times a
 second brings the tables, the panels and the lines logged since the last one (a flood of DNS
-queries costs one repaint, not thousands); commands, the dialogs' questions and the quit are
-requests on the same line. Drawing the screen never takes the servers' time.
+queries costs one repaint, not thousands); commands and the quit are requests on the same line,
+and a dialog names what the rows it was opened on say. Drawing the screen never takes the servers' time.
 
 A bug in the screen must not end a tournament: an exception in a handler is logged with its
 traceback (to the engine's log file too), the screen closes with a non-zero status, and the
@@ -416,7 +416,7 @@ class ClankApp(App[int]):
                 cup_key=self._cup.key if self._cup is not None else "",
                 full=full,
             )
-            reply = await self.request(lambda i: poll(i))
+            reply = await self.request(poll)
             if isinstance(reply, Lines):  # the engine's view failed: its log has the traceback
                 log.warning("the engine could not answer the console's poll: %s", " ".join(reply.lines))
             if not isinstance(reply, View) or not self.is_running:

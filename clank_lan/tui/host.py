@@ -72,7 +72,7 @@ def write_link(path: Path, address: LinkAddress) -> None:
 
 
 class ConsoleHost:
-    """Answers the console's polls, commands and questions from the engine's state."""
+    """Answers the console's polls and commands from the engine's state, and its quit."""
 
     def __init__(
         self, engine: Engine, *, link_file: Path | None = None, logs: Inbox[LogRecordView] | None = None

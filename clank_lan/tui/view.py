@@ -1,4 +1,4 @@
-"""What the operator console is sent of the engine: the answers to its polls and questions.
+"""What the operator console is sent of the engine: the answer to each of its polls.
 
 Pure reads of the engine's state in the engine's process (no Textual, no I/O): rows, panel data
 and the lines since the last poll, plain enough to cross a socket. The console draws them.
