@@ -38,7 +38,7 @@ async def running(gateway: DnasGateway, **changes):
         gateway = DnasGateway(settings, gateway.book, gateway.identity)
     events: list = []
     listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
-    async with trio.open_nursery() as nursery:
+    async with listener, trio.open_nursery() as nursery:  # the caller owns the listener
         port = await nursery.start(partial(serve_dnas, listener, gateway, publish=events.append))
         yield port, events
         nursery.cancel_scope.cancel()
@@ -101,7 +101,8 @@ async def test_tlslite_client_gets_the_personalised_answer(gateway, version, cip
     async with running(gateway) as (port, events):
         with trio.fail_after(60):
             data, negotiated, error = await trio.to_thread.run_sync(
-                tlslite_exchange, port, version, cipher, mac, http_post("/us-gw/v2.5_i-connect", body))
+                tlslite_exchange, port, version, cipher, mac, http_post("/us-gw/v2.5_i-connect", body)
+            )
     assert error is None
     assert negotiated[:2] == (version, cipher)
     assert_personalised_answer(data, body)
@@ -118,7 +119,8 @@ async def test_certificate_region_chooses_the_certificate_every_console_sees(gat
     async with running(gateway, certificate_region=region) as (port, _):
         with trio.fail_after(60):
             _, negotiated, _ = await trio.to_thread.run_sync(
-                tlslite_exchange, port, (3, 1), "rc4", "sha", http_post("/us-gw/v2.5_others", bytes(64)))
+                tlslite_exchange, port, (3, 1), "rc4", "sha", http_post("/us-gw/v2.5_others", bytes(64))
+            )
     assert negotiated[2] == gateway.identity.certificates[region]
     assert f"gate1.{region}.dnas.playstation.org".encode() in negotiated[2]
 
@@ -132,9 +134,11 @@ async def test_others_query_and_unknown_game(gateway, caplog):
     async with running(gateway) as (port, events):
         with trio.fail_after(60):
             data_others, _, _ = await trio.to_thread.run_sync(
-                tlslite_exchange, port, (3, 1), "rc4", "sha", http_post("/us-gw/v2.5_others", bytes(others)))
+                tlslite_exchange, port, (3, 1), "rc4", "sha", http_post("/us-gw/v2.5_others", bytes(others))
+            )
             data_unknown, _, _ = await trio.to_thread.run_sync(
-                tlslite_exchange, port, (3, 1), "rc4", "sha", http_post("/eu-gw/v2.5_i-connect", unknown))
+                tlslite_exchange, port, (3, 1), "rc4", "sha", http_post("/eu-gw/v2.5_i-connect", unknown)
+            )
     recorded = (ASSET_DIR / "us-gw" / "packets" / "00ffb3a380eec009_01088008").read_bytes()
     assert split_response(data_others)[1] == recorded
     assert split_response(data_unknown)[1] == (ASSET_DIR / "eu-gw" / "error.raw").read_bytes()
@@ -224,7 +228,8 @@ async def test_bad_requests_over_tls_are_closed_without_an_answer(gateway, reque
     async with running(gateway) as (port, events):
         with trio.fail_after(60):
             data, _, error = await trio.to_thread.run_sync(
-                tlslite_exchange, port, (3, 1), "rc4", "sha", request_bytes)
+                tlslite_exchange, port, (3, 1), "rc4", "sha", request_bytes
+            )
             while not events:
                 await trio.sleep(0.01)
     assert data == b""
@@ -240,7 +245,8 @@ async def test_disabled_region_is_refused():
     async with running(only_us) as (port, events):
         with trio.fail_after(60):
             data, _, _ = await trio.to_thread.run_sync(
-                tlslite_exchange, port, (3, 1), "rc4", "sha", http_post("/gai-gw/v2.5_i-connect", body))
+                tlslite_exchange, port, (3, 1), "rc4", "sha", http_post("/gai-gw/v2.5_i-connect", body)
+            )
             while not events:
                 await trio.sleep(0.01)
     assert data == b""
@@ -296,6 +302,7 @@ async def test_connections_over_the_limit_are_closed_and_the_service_keeps_servi
             while not events:
                 await trio.sleep(0.01)
             data, _, _ = await trio.to_thread.run_sync(
-                tlslite_exchange, port, (3, 0), "rc4", "md5", http_post("/us-gw/v2.5_i-connect", body))
+                tlslite_exchange, port, (3, 0), "rc4", "md5", http_post("/us-gw/v2.5_i-connect", body)
+            )
     assert_personalised_answer(data, body)
     assert [type(e) for e in events] == [DnasRefused, DnasRequest]

@@ -117,7 +117,7 @@ async def test_a_log_flood_is_bounded_and_the_others_play(caplog, loopback_clock
     async with running_engine() as engine:
         stream = await attacker_on_the_mas(engine)
         empty = encode_frame(RT.CLIENT_SET_RECV_FLAG, b"")
-        async with trio.open_nursery() as nursery:
+        async with stream, trio.open_nursery() as nursery:
 
             async def flood() -> None:
                 for _ in range(10):  # 10,000 empty frames
@@ -137,7 +137,7 @@ async def test_a_slow_drip_is_dropped(caplog, monkeypatch, loopback_clock):
         stream = await attacker_on_the_mas(engine)
         frame = encode_frame(RT.CLIENT_APP_TOSERVER, bytes(16_000))
         with trio.fail_after(10):
-            async with trio.open_nursery() as nursery:
+            async with stream, trio.open_nursery() as nursery:
 
                 async def drip() -> None:
                     for b in frame[:100]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import trio
 
 from clank_lan import ports
 from clank_lan.client import cli as client_cli
@@ -189,6 +190,25 @@ async def test_bind_udp_does_not_share_the_port() -> None:
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 0
         with pytest.raises(PortUnavailable):
             await bind_udp("127.0.0.1", sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("bind", [bind_udp, bind_tcp])
+async def test_a_bind_cancelled_by_a_stop_closes_its_socket_at_once(bind, monkeypatch) -> None:
+    """A stop during start-up cancels the bind: the socket it made is closed there, not left
+    for the garbage collector (seen as an unclosed socket after a signal stopped ``serve``)."""
+    made: list[socket.socket] = []
+
+    class Recorded(socket.socket):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(socket, "socket", Recorded)  # what ``bind_*`` calls
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await bind("127.0.0.1", 0)
+    assert scope.cancelled_caught
+    assert len(made) == 1 and made[0].fileno() == -1
 
 
 def test_every_default_port_comes_from_the_one_table():

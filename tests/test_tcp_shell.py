@@ -319,7 +319,7 @@ async def test_a_peer_without_an_address_is_closed_at_once(autojump_clock):
 
 async def test_serve_tcp_runs_the_same_shell_on_a_real_loopback_socket():
     (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    async with trio.open_nursery() as nursery:
+    async with listener, trio.open_nursery() as nursery:
         port = await nursery.start(tcp.serve_tcp, "TEST", listener, lambda peer, local, now: Echo())
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         async with stream:
@@ -335,7 +335,7 @@ async def test_serve_tcp_compiles_the_rc4_schedule_before_it_accepts(monkeypatch
 
     monkeypatch.setattr(ps2_rc4, "schedule", ps2_rc4._first_schedule)
     (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    async with trio.open_nursery() as nursery:
+    async with listener, trio.open_nursery() as nursery:
         await nursery.start(tcp.serve_tcp, "TEST", listener, lambda peer, local, now: Echo())
         assert ps2_rc4.schedule is not ps2_rc4._first_schedule
         nursery.cancel_scope.cancel()

@@ -370,6 +370,9 @@ async def bind_udp(ip: str, port: int, *, service: str = "") -> trio.socket.Sock
     except OSError as err:
         raw.close()
         raise _failure(err, ip, port, "UDP", service) from err
+    except BaseException:
+        raw.close()  # cancelled (a stop during start-up): closed now, not when collected
+        raise
     return sock
 
 
@@ -387,4 +390,7 @@ async def bind_tcp(ip: str, port: int, *, service: str = "", backlog: int = 1024
     except OSError as err:
         raw.close()
         raise _failure(err, ip, port, "TCP", service) from err
+    except BaseException:
+        raw.close()
+        raise
     return trio.SocketListener(sock)
