@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from clank_lan.commands import Paths, run_command
 from clank_lan.config import Config
 from clank_lan.db.database import Database
 from clank_lan.db.files import FileStore
+from clank_lan.db.store import CHECKPOINT_EVERY
 from clank_lan.dme.manager import DmeManager
 from clank_lan.dme.server import serve_dme
 from clank_lan.dnas.gateway import DnasGateway
@@ -227,6 +229,8 @@ class Engine:
                 if self.config.web.enabled:
                     await self._start_web(nursery)
                 nursery.start_soon(self._housekeeping)
+                if self._on_disk:
+                    nursery.start_soon(self._checkpoints)
                 tune_once()  # start-up's objects are never scanned again (clank_lan/gctune.py)
                 task_status.started(self)
         finally:
@@ -340,6 +344,18 @@ class Engine:
                 sync_now(self, self.tournament)
             except Exception:
                 log.exception("housekeeping failed")
+
+    async def _checkpoints(self) -> None:
+        """The database's checkpoints, in a worker thread while there are writes: a commit never
+        runs one on the event loop (``clank_lan.db.store``). The last one is ``db.close``'s, once
+        this task has ended."""
+        while True:
+            await trio.sleep(CHECKPOINT_EVERY)
+            if self.db.take_unchecked():
+                try:
+                    await trio.to_thread.run_sync(self.db.checkpoint)
+                except sqlite3.Error as exc:  # the WAL keeps every commit; the next one tries again
+                    log.warning("database checkpoint failed (retried in %g s): %s", CHECKPOINT_EVERY, exc)
 
     async def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Say goodbye to every console, then cancel everything after ``grace`` seconds."""

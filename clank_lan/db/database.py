@@ -117,6 +117,14 @@ class Database:
     def ephemeral(self) -> bool:
         return not self._store.persistent and self._store.path is None
 
+    def take_unchecked(self) -> int:
+        """Writes since the last call; when there were any, ``checkpoint`` is due."""
+        return self._store.take_unchecked()
+
+    def checkpoint(self) -> tuple[int, int]:
+        """Copy the written pages into the file: blocking, for a worker thread (``Store.checkpoint``)."""
+        return self._store.checkpoint()
+
     def close(self) -> None:
         """Checkpoint and close the file; later writes raise DbError. Idempotent."""
         self._store.close()
