@@ -349,13 +349,26 @@ class Engine:
         """The database's checkpoints, in a worker thread while there are writes: a commit never
         runs one on the event loop (``clank_lan.db.store``). The last one is ``db.close``'s, once
         this task has ended."""
+        failing = False
         while True:
             await trio.sleep(CHECKPOINT_EVERY)
-            if self.db.take_unchecked():
-                try:
-                    await trio.to_thread.run_sync(self.db.checkpoint)
-                except sqlite3.Error as exc:  # the WAL keeps every commit; the next one tries again
-                    log.warning("database checkpoint failed (retried in %g s): %s", CHECKPOINT_EVERY, exc)
+            if not self.db.take_unchecked() and not failing:
+                continue
+            try:
+                await trio.to_thread.run_sync(self.db.checkpoint)
+            except sqlite3.Error as exc:  # the WAL keeps every commit: retried, said once
+                if not failing:
+                    log.warning(
+                        "database checkpoint failed: %s (no write is lost: the database's log keeps"
+                        " them; retried every %g s)",
+                        exc,
+                        CHECKPOINT_EVERY,
+                    )
+                failing = True
+            else:
+                if failing:
+                    log.info("database checkpoints work again")
+                failing = False
 
     async def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Say goodbye to every console, then cancel everything after ``grace`` seconds."""

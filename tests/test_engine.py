@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import logging
 import socket
+import sqlite3
 import threading
 import warnings
 
@@ -107,6 +109,28 @@ async def test_the_database_is_checkpointed_in_a_worker_thread_while_there_are_w
         await trio.sleep(CHECKPOINT_EVERY * 3)
         assert len(threads) == settled + 1
     assert threads and all(t is not threading.main_thread() for t in threads)
+
+
+async def test_a_failing_checkpoint_is_said_once_retried_and_its_recovery_said(
+    tmp_path, monkeypatch, caplog, loopback_clock
+):
+    outcomes = [sqlite3.OperationalError("disk I/O error")] * 3 + [None]
+
+    def flaky(db: Database) -> tuple[int, int]:
+        if outcomes and (failure := outcomes.pop(0)) is not None:
+            raise failure
+        return 0, 0
+
+    monkeypatch.setattr(Database, "checkpoint", flaky)
+    caplog.set_level(logging.INFO, "clank_lan.engine")
+    async with running_engine(ephemeral_config(), data_dir=tmp_path) as engine:
+        engine.db.accounts.create("uya", "Ratchet", "pw")  # one write; the retries need no more
+        await trio.sleep(CHECKPOINT_EVERY * 6)
+    assert outcomes == []
+    said = [r.getMessage() for r in caplog.records if "checkpoint" in r.getMessage()]
+    assert len(said) == 2
+    assert said[0].startswith("database checkpoint failed: disk I/O error (no write is lost")
+    assert said[1] == "database checkpoints work again"
 
 
 def test_every_command_has_help_and_unknown_commands_explain_themselves():
