@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import selectors
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from clank_lan.db import DB_FILENAME, BanKind, Database, DbError, DbFileError, DbWriteError, InvitationStatus
+from clank_lan.db import store as store_module
 from clank_lan.db.schema import MIGRATIONS, SchemaTooNew, migrate, schema_version
 from clank_lan.db.store import LOCK_FILENAME
 
@@ -428,6 +430,17 @@ def test_database_path_is_a_directory(tmp_path):
     (tmp_path / DB_FILENAME).mkdir()
     err = _open_error(tmp_path)
     assert str(err).startswith(str(tmp_path / DB_FILENAME))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX's (Windows locks with msvcrt)")
+def test_a_file_system_without_locks_is_named_not_taken_for_another_clank_lan(tmp_path, monkeypatch):
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(store_module.fcntl, "flock", no_locks)
+    err = _open_error(tmp_path)
+    assert str(err).startswith(str(tmp_path / LOCK_FILENAME))
+    assert os.strerror(errno.ENOLCK) in str(err) and "another process" not in str(err)
 
 
 def test_second_open_of_the_same_dir_is_refused(tmp_path):

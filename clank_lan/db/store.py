@@ -23,6 +23,7 @@ An ephemeral store has no connection: commits only apply the in-memory updates.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import sys
@@ -97,7 +98,7 @@ class Store:
         try:
             held = lock.acquire()
         except OSError as e:
-            raise DbFileError(lock.path, f"cannot create the lock file: {e.strerror or e}") from None
+            raise DbFileError(lock.path, f"cannot create or lock the lock file: {e.strerror or e}") from None
         if not held:
             raise DbFileError(path, IN_USE)
         conn: sqlite3.Connection | None = None
@@ -214,6 +215,8 @@ class Store:
 
 
 IN_USE = "the database is in use by another process (is another clank-lan running on this data dir?)"
+#: What a lock held by another process fails with (flock: EWOULDBLOCK; Windows: EACCES, EDEADLOCK).
+_HELD_ELSEWHERE = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, errno.EDEADLK)
 
 
 class _DirLock:
@@ -225,16 +228,19 @@ class _DirLock:
         self._fd: int | None = None
 
     def acquire(self) -> bool:
-        """True once held; False when another process holds it; OSError if the file cannot be made."""
+        """True once held; False when another process holds it; OSError when the file cannot be
+        made or locked at all (a file system without locks)."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if sys.platform == "win32":
                 msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # unverified on real Windows
             else:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as e:
             os.close(fd)
-            return False
+            if isinstance(e, BlockingIOError) or e.errno in _HELD_ELSEWHERE:
+                return False
+            raise
         self._fd = fd
         return True
 
