@@ -5,9 +5,11 @@ file descriptors. No sockets, no sleeps: ``autojump_clock`` moves time when ever
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import math
 import threading
+import weakref
 from functools import partial
 
 import pytest
@@ -383,6 +385,53 @@ async def test_input_that_brings_the_deadline_forward_wakes_the_timer(autojump_c
             await theirs.send_all(b"x")
             assert await theirs.receive_some(10) == b""  # closed by on_timer, a second later
     assert proto.fired == [sent_at + 1.0]
+
+
+class Nearing:
+    """A deadline an hour away that each input brings a second nearer: every input re-arms."""
+
+    def __init__(self) -> None:
+        self.outbox = Outbox()
+        self.due = trio.current_time() + 3600.0
+
+    def data_received(self, data: bytes, now: float) -> None:
+        self.due -= 1.0
+        self.outbox.push(b"k")
+
+    def next_deadline(self) -> float | None:
+        return self.due
+
+    def on_timer(self, now: float) -> None:
+        self.outbox.close("deadline passed")
+
+    def connection_lost(self, reason: str, now: float) -> None:
+        return None
+
+
+async def test_ended_connections_are_not_held_by_their_deadline_entries(autojump_clock):
+    """An ended connection's deadline entries (one per re-arm) are dropped within
+    ``STALE_ENTRIES``, not kept until an hour-away deadline: a login storm's 1,200 ended
+    connections, sockets and protocols were all still in memory (and in every collection the
+    garbage collector made) until their deadlines."""
+    protos: weakref.WeakSet[Nearing] = weakref.WeakSet()
+    async with trio.open_nursery() as nursery:
+        for _ in range(600):
+            ours, theirs = trio.testing.memory_stream_pair()
+            proto = Nearing()
+            protos.add(proto)
+            nursery.start_soon(tcp.run_stream, ours, proto, "test")
+            for _ in range(4):  # four re-arms: four entries, three superseded at once
+                await theirs.send_all(b"x")
+                assert await theirs.receive_some(10) == b"k"
+            await theirs.aclose()
+            await trio.testing.wait_all_tasks_blocked()
+        shell = tcp._shell()
+        assert shell.open == 0
+        assert len(shell.heap) <= tcp.STALE_ENTRIES
+        del proto, ours, theirs
+        gc.collect()
+        assert len(protos) <= tcp.STALE_ENTRIES  # each one still held has an entry in the heap
+        nursery.cancel_scope.cancel()
 
 
 class Deferring:

@@ -79,7 +79,8 @@ PROTOCOL_ERRORS = lh.Refusals(log)
 MAX_CONNECTIONS = 4096
 #: Seconds a new connection may wait for a handshake slot before it is closed.
 HANDSHAKE_QUEUE_TIMEOUT = 10.0
-#: Deadline entries of ended connections the heap may keep before it is compacted.
+#: Deadline entries nobody wants (an ended connection's, a superseded one) the heap may hold before
+#: it is compacted: each holds its connection in memory until its deadline.
 STALE_ENTRIES = 256
 #: Seconds between the looks at the sockets of idle connections (``StreamProtocol``'s
 #: ``input_can_wait``): their next input waits up to this long instead of waking the loop at once.
@@ -140,7 +141,7 @@ class _Shell:
     def __init__(self) -> None:
         self.heap: list[tuple[float, int, _Connection]] = []
         self.seq = 0
-        self.stale = 0  # entries of ended connections still in the heap (about)
+        self.open = 0  # connections begun and not yet forgotten: each wants one entry at most
         self.dirty: list[_Connection] = []
         self.later: list[_Connection] = []  # output that may wait, written at ``later_at``
         self.later_at = math.inf
@@ -163,16 +164,23 @@ class _Shell:
             # An earlier deadline, or the one the task sleeps until is no longer wanted (a task
             # switch now is cheaper than a timeout later): the task looks at the heap again.
             self.wake.set()
+        self._bound()
 
     def forget(self, conn: _Connection) -> None:
-        """``conn`` ended: drop its deadline entries now and then (they hold it in memory)."""
-        if conn.armed_seq:
-            conn.armed_seq = 0
-            self.stale += 1
-            if self.stale > STALE_ENTRIES and self.stale * 2 > len(self.heap):
-                self.heap[:] = [entry for entry in self.heap if entry[1] == entry[2].armed_seq]
-                heapq.heapify(self.heap)
-                self.stale = 0
+        """``conn`` ended: its deadline entries are no longer wanted (dropped at the next
+        compaction, or when they come up)."""
+        conn.armed_seq = 0
+        self.open -= 1
+        self._bound()
+
+    def _bound(self) -> None:
+        """Compact the heap once it holds more than ``STALE_ENTRIES`` entries nobody wants: every
+        re-arm leaves one behind, and an ended connection's holds it (its protocol, buffers and
+        socket object) until its deadline, up to minutes away. A compaction leaves at most one
+        entry per open connection, so it runs at most once per ``STALE_ENTRIES`` pushes."""
+        if len(self.heap) > self.open + STALE_ENTRIES:
+            self.heap[:] = [entry for entry in self.heap if entry[1] == entry[2].armed_seq]
+            heapq.heapify(self.heap)
 
     def mark(self, conn: _Connection) -> None:
         """``conn`` has output to write: at the end of the running handler, or by the task."""
@@ -253,7 +261,6 @@ class _Shell:
             # deadline) are dropped here, not slept until: every timer wake costs a cancellation.
             while heap and heap[0][1] != heap[0][2].armed_seq:
                 heapq.heappop(heap)
-                self.stale = max(0, self.stale - 1)
             self.head = min(heap[0][0] if heap else math.inf, self.poll_at, self.later_at)
             with trio.move_on_at(self.head):
                 await self.wake.wait()
@@ -340,6 +347,7 @@ class _Connection:
         self.proto = proto
         self.close_grace = close_grace
         self.shell = _shell()
+        self.shell.open += 1  # until ``run_stream`` ends it (``_Shell.forget``)
         self.sock = _raw_socket(stream)
         self.nursery: trio.Nursery | None = None
         self.armed = math.inf
