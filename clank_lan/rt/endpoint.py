@@ -562,8 +562,10 @@ class RtEndpoint:
             if self._world_key is not None:
                 self.link.send(RT.SERVER_CRYPTKEY_PEER, self._world_key)
                 self.keys.install(RT.SERVER_CRYPTKEY_PEER, self._world_key)
-        assert self._accept_fn is not None
-        self.accept_msg = self._accept_fn()
+        if self._accept_fn is not None:  # built once, then let go: it is a method of the
+            self.accept_msg = self._accept_fn()  # connection that owns this endpoint (a cycle
+            self._accept_fn = None  # that kept every ended connection until a full collection)
+        assert self.accept_msg is not None
         self.link.send(RT.SERVER_CONNECT_ACCEPT_TCP, self.accept_msg.encode(self.version))
 
     def _server_ready_require(self, f: Frame, target: Phase) -> Iterator[Event]:
