@@ -116,7 +116,7 @@ def test_f8_dialog_names_the_result_and_confirms_it_through_the_registry():
         await pilot.press("enter", "enter")  # only the button acts, once; the second Enter is harmless
         await wait_until(pilot, lambda: app.screen is app.main, "the dialog to close")
         await wait_until(pilot, lambda: not engine.tournament.pending(), "the result to be counted")
-        app.refresh_tables()
+        await app.poll_once(full=True)  # the engine's rows as of now (the last poll may predate it)
         await pilot.pause()
         seen["rows"] = pending_table(app)
         seen["label"] = str(app.main.query_one("#tabs").get_tab("tournament").label)
