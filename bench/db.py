@@ -131,7 +131,6 @@ def main() -> int:
                 db.accounts.set_stats(ids[i % CREATES], blobs[i % 256])
                 slowest = max(slowest, clock() - start)
 
-        db.take_unchecked()
         writing.set()
         worker = threading.Thread(target=checkpointing)
         worker.start()

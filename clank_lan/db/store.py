@@ -238,7 +238,7 @@ class _DirLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
             os.close(fd)
-            if isinstance(e, BlockingIOError) or e.errno in _HELD_ELSEWHERE:
+            if e.errno in _HELD_ELSEWHERE:
                 return False
             raise
         self._fd = fd
